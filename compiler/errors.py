@@ -1,0 +1,165 @@
+"""The one exception tree of `recipe`.
+
+    RecipeError(message, location)            exit 2: the recipe is wrong
+     ├── RecipeSyntaxError                    YAML that does not parse, duplicate keys
+     ├── SchemaError(errors)                  every schema issue, collected
+     ├── TemplateError                        Jinja2 failed on a prompt
+     ├── PresetError                          extends: missing file, cycle
+     ├── LowerError                           a recipe that cannot become a graph
+     ├── CatalogueError(errors)               the graph does not fit the node catalogue
+     ├── AdviceError(errors)                  the advisor refuses the recipe
+     ├── RejectedError(node_errors)           the server's validation refused the graph
+     └── RunError                             exit 1: the run, not the recipe, failed
+          ├── ConnectError                    server unreachable, TLS, DNS
+          ├── ServerError(status)             HTTP 4xx/5xx that is not a validation answer
+          ├── ProtocolError                   a response we cannot read
+          ├── ExecutionError(node_id)         execution_error from the server
+          ├── InterruptedRun                  execution_interrupted, Ctrl-C
+          └── RunTimeout                      a configured time limit passed
+
+Every message has one fixed shape, tested word for word:
+
+    portrait.yaml:12:5 characters.roxy.strength.model: must be ≤ 20
+
+A `Location` with no line prints as `portrait.yaml characters.roxy`; no
+location at all prints the bare message. Errors that collect several problems
+print one such line per problem, in source order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+__all__ = [
+    "Location", "RecipeError", "RecipeSyntaxError", "SchemaError", "TemplateError",
+    "PresetError", "LowerError", "CatalogueError", "AdviceError", "RejectedError",
+    "RunError", "ConnectError", "ServerError", "ProtocolError", "ExecutionError",
+    "InterruptedRun", "RunTimeout",
+]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a value came from. `line` and `col` are 1-based; 0 means unknown."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+    key_path: str = ""
+
+    def __str__(self) -> str:
+        pos = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        return f"{pos} {self.key_path}" if self.key_path else pos
+
+
+class RecipeError(Exception):
+    """Base of every error `recipe` raises on purpose. Exit code 2: fix the recipe."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, location: Optional[Location] = None, hint: str = ""):
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        text = self.message + (f" ({self.hint})" if self.hint else "")
+        return f"{self.location}: {text}" if self.location else text
+
+    def lines(self) -> list[str]:
+        return [self.format()]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+class _Collected(RecipeError):
+    """Several problems found in one pass, raised once (sqlglot style)."""
+
+    def __init__(self, errors: Iterable[RecipeError]):
+        self.errors = sorted(errors, key=_sort_key)
+        first = self.errors[0] if self.errors else RecipeError("no details")
+        super().__init__(first.message, first.location, first.hint)
+
+    def lines(self) -> list[str]:
+        return [line for e in self.errors for line in e.lines()]
+
+
+def _sort_key(e: RecipeError):
+    loc = e.location or Location("")
+    return (loc.file, loc.line, loc.col, loc.key_path, e.message)
+
+
+class RecipeSyntaxError(RecipeError):
+    pass
+
+
+class SchemaError(_Collected):
+    pass
+
+
+class TemplateError(RecipeError):
+    pass
+
+
+class PresetError(RecipeError):
+    pass
+
+
+class LowerError(RecipeError):
+    pass
+
+
+class CatalogueError(_Collected):
+    pass
+
+
+class AdviceError(_Collected):
+    pass
+
+
+class RejectedError(_Collected):
+    """The server answered 400 (or 200 with node_errors): its validation refused nodes."""
+
+    def __init__(self, errors: Iterable[RecipeError], node_errors: Optional[dict] = None,
+                 prompt_id: str = ""):
+        self.node_errors = node_errors or {}
+        self.prompt_id = prompt_id
+        super().__init__(errors)
+
+
+class RunError(RecipeError):
+    """The run failed for a reason outside the recipe. Exit code 1."""
+
+    exit_code = 1
+
+
+class ConnectError(RunError):
+    pass
+
+
+class ServerError(RunError):
+    def __init__(self, message: str, status: int = 0, location: Optional[Location] = None):
+        self.status = status
+        super().__init__(message, location)
+
+
+class ProtocolError(RunError):
+    pass
+
+
+class ExecutionError(RunError):
+    def __init__(self, message: str, node_id: str = "", location: Optional[Location] = None,
+                 exception_type: str = ""):
+        self.node_id = node_id
+        self.exception_type = exception_type
+        super().__init__(message, location)
+
+
+class InterruptedRun(RunError):
+    pass
+
+
+class RunTimeout(RunError):
+    pass
