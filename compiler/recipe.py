@@ -1,0 +1,125 @@
+"""The resolved recipe: the only shape the lowering and later stages see.
+
+Every field is filled in: presets merged, templates rendered, defaults taken
+from the model family, shorthand expanded. The dataclasses are frozen so no
+pass can change a recipe behind another's back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+from .errors import Location
+
+__all__ = ["Box", "Region", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Recipe"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in pixels, x/y from the top-left corner."""
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def right(self) -> int:
+        return self.x + self.w
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.h
+
+
+@dataclass(frozen=True)
+class Region:
+    kind: str                  # columns | rows | box | full
+    box: Box                   # the region proper, before feathering
+    feather: int               # soft-edge width in pixels
+    spec: Tuple = ()           # what the user wrote, in full form, for messages
+    complement_of: str = ""    # id of the character whose inverted mask this is
+
+
+@dataclass(frozen=True)
+class Character:
+    id: str
+    name: str
+    lora: Optional[str]
+    strength_model: float
+    strength_clip: float
+    trigger: str
+    prompt: str                # rendered, trigger first
+    region: Region
+
+
+@dataclass(frozen=True)
+class Model:
+    family: str
+    variant: str
+    unet: Optional[str]
+    unet_format: str           # safetensors | gguf
+    weight_dtype: str
+    text_encoders: Tuple[str, ...]
+    text_encoder_device: str
+    vae: Optional[str]
+    checkpoint: Optional[str]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    name: str
+    scheduler: str
+    steps: int
+    cfg: float
+    denoise: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class Hires:
+    scale: float
+    denoise: float
+    steps: int
+    upscale_method: str
+
+
+@dataclass(frozen=True)
+class Output:
+    prefix: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Canvas:
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    source: str
+    model: Model
+    canvas: Canvas
+    lora_mode: str
+    characters: Tuple[Character, ...]
+    scene: str
+    negative: str
+    sampler: Sampler
+    guidance: Optional[float]
+    hires: Optional[Hires]
+    output: Output
+    # The full-form document this recipe was built from (written back as
+    # recipe.resolved.yaml) and where each of its keys came from.
+    document: Mapping = field(compare=False, repr=False, default_factory=dict)
+    locations: Mapping[str, Location] = field(compare=False, repr=False, default_factory=dict)
+
+    def locate(self, key: str) -> Location:
+        """Location of a dotted recipe key, or of its nearest located parent."""
+        probe = key
+        while probe:
+            if probe in self.locations:
+                loc = self.locations[probe]
+                return Location(loc.file, loc.line, loc.col, key)
+            probe = probe.rpartition(".")[0]
+        return Location(self.source, 0, 0, key)
