@@ -1,0 +1,279 @@
+"""Stage 4, lower: `Recipe` -> `Graph` of ComfyUI core nodes.
+
+    LOWER_STEPS = (load_models, global_loras, model_sampling, masks,
+                   encode_and_condition, guidance, latent, sample, hires, decode_and_save)
+
+Each step reads the recipe and the refs earlier steps left in `Lowering`.
+What makes this lowering fast is not optional (REFERENCE.md C1-C4, F):
+- cfg 1 never evaluates the negative, so it is a ConditioningZeroOut of an
+  encode that exists anyway: no T5 encode (~30 s on a CPU) for nothing.
+- Every distinct hook group is a full forward pass per step. When the
+  regions cover the canvas the scene text is folded into each character's
+  prompt (2 passes, not 3), and each region's positive and negative carry the
+  same HookGroup object (SetClipHooks apply_to_conds=False + hooks on the
+  Pair node), so the negative adds no group at cfg > 1 either.
+- Zero-strength LoRAs emit nothing: an empty HookGroup still costs a pass.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from . import regions
+from .errors import LowerError
+from .families import Family, Variant, family_of, variant_of
+from .graph import Graph, GraphBuilder, Link
+from .recipe import Box, Character, Recipe
+
+__all__ = ["lower", "LOWER_STEPS", "folds_scene", "uses_hooks", "gguf_hook_conflict"]
+
+
+@dataclass
+class Lowering:
+    recipe: Recipe
+    family: Family
+    variant: Variant
+    b: GraphBuilder = field(default_factory=GraphBuilder)
+    model: Optional[Link] = None
+    clip: Optional[Link] = None
+    vae: Optional[Link] = None
+    masks: Dict[str, Link] = field(default_factory=dict)
+    positive: Optional[Link] = None
+    negative: Optional[Link] = None
+    samples: Optional[Link] = None
+
+
+def lower(recipe: Recipe) -> Graph:
+    conflict = gguf_hook_conflict(recipe)
+    if conflict:
+        raise LowerError(*conflict)
+    family = family_of(recipe.model.family)
+    low = Lowering(recipe, family, variant_of(family, recipe.model.variant))
+    for step in LOWER_STEPS:
+        step(low)
+    return low.b.build()
+
+
+def has_lora(c: Character) -> bool:
+    return bool(c.lora) and (c.strength_model != 0 or c.strength_clip != 0)
+
+
+def uses_hooks(recipe: Recipe) -> bool:
+    return recipe.lora_mode == "hooks" and any(has_lora(c) for c in recipe.characters)
+
+
+def gguf_hook_conflict(recipe: Recipe):
+    """(message, location) when a GGUF model would meet hook LoRAs, else None.
+    On a real server this dies at the sampler with "'Linear' object has no
+    attribute 'temp'" after every encode has run (transcripts/08)."""
+    if not uses_hooks(recipe):
+        return None
+    gguf = [("model.unet", recipe.model.unet_format == "gguf")] + [
+        ("model.text_encoders", any(t.lower().endswith(".gguf") for t in recipe.model.text_encoders))]
+    for key, is_gguf in gguf:
+        if is_gguf:
+            return ("a GGUF model cannot be used with hook LoRAs: ComfyUI fails at the sampler with "
+                    "\"'Linear' object has no attribute 'temp'\"",
+                    recipe.locate(key),
+                    "use a .safetensors UNet (fp8 via weight_dtype), or set lora_mode: global")
+    return None
+
+
+def folds_scene(recipe: Recipe) -> bool:
+    """Fold the scene into each character's prompt when the regions cover the
+    canvas: the scene then adds no unhooked cond, i.e. no extra pass."""
+    chars = recipe.characters
+    return bool(chars) and regions.covers([c.region.box for c in chars], recipe.canvas.width, recipe.canvas.height)
+
+
+# -- steps ----------------------------------------------------------------------
+
+def load_models(low: Lowering) -> None:
+    _LOADERS[low.family.loader](low)
+
+
+def _split_loaders(low: Lowering) -> None:
+    m, b = low.recipe.model, low.b
+    if m.unet_format == "gguf":
+        unet = b.add("model.unet", "UnetLoaderGGUF", "model.unet", unet_name=m.unet)
+    else:
+        unet = b.add("model.unet", "UNETLoader", "model.unet", unet_name=m.unet, weight_dtype=m.weight_dtype)
+    t5, clip_l = m.text_encoders
+    if any(t.lower().endswith(".gguf") for t in m.text_encoders):
+        clip = b.add("model.clip", "DualCLIPLoaderGGUF", "model.text_encoders",
+                     clip_name1=t5, clip_name2=clip_l, type=low.family.clip_type)
+    else:
+        clip = b.add("model.clip", "DualCLIPLoader", "model.text_encoders", clip_name1=t5,
+                     clip_name2=clip_l, type=low.family.clip_type, device=m.text_encoder_device)
+    vae = b.add("model.vae", "VAELoader", "model.vae", vae_name=m.vae)
+    low.model, low.clip, low.vae = unet[0], clip[0], vae[0]
+
+
+def _checkpoint_loader(low: Lowering) -> None:
+    ckpt = low.b.add("model.checkpoint", "CheckpointLoaderSimple", "model.checkpoint",
+                     ckpt_name=low.recipe.model.checkpoint)
+    low.model, low.clip, low.vae = ckpt[0], ckpt[1], ckpt[2]
+
+
+_LOADERS = {"split": _split_loaders, "checkpoint": _checkpoint_loader}
+
+
+def global_loras(low: Lowering) -> None:
+    """lora_mode: global merges each LoRA into the model once, at load: zero
+    per-step cost, but no regional separation."""
+    if low.recipe.lora_mode != "global":
+        return
+    for c in filter(has_lora, low.recipe.characters):
+        node = low.b.add(f"char.{c.id}.lora", "LoraLoader", f"characters.{c.id}.lora",
+                         model=low.model, clip=low.clip, lora_name=c.lora,
+                         strength_model=c.strength_model, strength_clip=c.strength_clip)
+        low.model, low.clip = node[0], node[1]
+
+
+def model_sampling(low: Lowering) -> None:
+    if low.variant.model_sampling:
+        w, h = low.recipe.canvas.width, low.recipe.canvas.height
+        low.model = low.b.add("model.sampling", "ModelSamplingFlux", "model.variant", model=low.model,
+                              max_shift=1.15, base_shift=0.5, width=w, height=h)[0]
+
+
+def masks(low: Lowering) -> None:
+    r, b = low.recipe, low.b
+    w, h = r.canvas.width, r.canvas.height
+    done: Dict[str, dict] = {}
+    for c in r.characters:
+        spec = r.document["characters"][c.id]["region"]
+        if c.region.kind == "full":
+            continue
+        twin = next((cid for cid, s in done.items() if regions.complement(s, spec)), None)
+        origin = f"characters.{c.id}.region"
+        if twin:
+            low.masks[c.id] = b.add(f"char.{c.id}.mask", "InvertMask", origin, mask=low.masks[twin])[0]
+            continue
+        if "canvas.mask" not in b:
+            b.add("canvas.mask", "SolidMask", "canvas", value=0.0, width=w, height=h)
+        low.masks[c.id] = _feathered_box(b, c, origin, w, h)
+        done[c.id] = spec
+
+
+def _feathered_box(b: GraphBuilder, c: Character, origin: str, width: int, height: int) -> Link:
+    """A 1-inside mask for the box, widened by half the feather across each
+    interior edge and ramped over the full feather there, so two neighbours'
+    ramps cross at the seam and sum to 1."""
+    box, f = c.region.box, c.region.feather
+    half = f // 2
+    x0 = box.x - half if box.x > 0 else 0
+    y0 = box.y - half if box.y > 0 else 0
+    x1 = box.right + (f - half) if box.right < width else width
+    y1 = box.bottom + (f - half) if box.bottom < height else height
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    mask = b.add(f"char.{c.id}.mask.solid", "SolidMask", origin, value=1.0, width=x1 - x0, height=y1 - y0)[0]
+    edges = {"left": box.x > 0, "top": box.y > 0, "right": box.right < width, "bottom": box.bottom < height}
+    if f > 0 and any(edges.values()):
+        span = {"left": x1 - x0, "right": x1 - x0, "top": y1 - y0, "bottom": y1 - y0}
+        amounts = {e: min(f, span[e]) if on else 0 for e, on in edges.items()}
+        mask = b.add(f"char.{c.id}.mask.feather", "FeatherMask", origin, mask=mask, **amounts)[0]
+    return b.add(f"char.{c.id}.mask", "MaskComposite", origin, destination=Link("canvas.mask", 0),
+                 source=mask, x=x0, y=y0, operation="add")[0]
+
+
+def encode_and_condition(low: Lowering) -> None:
+    r, b = low.recipe, low.b
+    fold = folds_scene(r)
+    base = None
+    if not r.characters or (r.scene and not fold):
+        base = b.add("scene.text", "CLIPTextEncode", "scene", text=r.scene, clip=low.clip)[0]
+    texts = {c.id: _encode_character(low, c, fold) for c in r.characters}
+    low.negative = _negative(low, base if base is not None else next(iter(texts.values()), None))
+    low.positive = base
+    negative = low.negative
+    for c in r.characters:
+        hooks = Link(f"char.{c.id}.lora", 0) if _hooked(r, c) else None
+        props = dict(positive_NEW=texts[c.id], negative_NEW=low.negative, strength=1.0,
+                     set_cond_area="default", mask=low.masks.get(c.id), hooks=hooks)
+        if low.positive is None:
+            node = b.add(f"char.{c.id}.cond", "PairConditioningSetProperties", f"characters.{c.id}", **props)
+        else:
+            node = b.add(f"char.{c.id}.cond", "PairConditioningSetPropertiesAndCombine", f"characters.{c.id}",
+                         positive=low.positive, negative=negative, **props)
+        low.positive, negative = node[0], node[1]
+    low.negative = negative
+
+
+def _hooked(r: Recipe, c: Character) -> bool:
+    return r.lora_mode == "hooks" and has_lora(c)
+
+
+def _encode_character(low: Lowering, c: Character, fold: bool) -> Link:
+    r, b = low.recipe, low.b
+    clip = low.clip
+    if _hooked(r, c):
+        hook = b.add(f"char.{c.id}.lora", "CreateHookLora", f"characters.{c.id}.lora", lora_name=c.lora,
+                     strength_model=c.strength_model, strength_clip=c.strength_clip)
+        if c.strength_clip != 0:
+            # apply_to_conds=False: the LoRA's text-encoder part shapes this
+            # encode; the model part is attached by the Pair node, to the
+            # positive *and* negative, as one HookGroup object.
+            clip = b.add(f"char.{c.id}.clip", "SetClipHooks", f"characters.{c.id}.strength.clip", clip=clip,
+                         apply_to_conds=False, schedule_clip=False, hooks=hook[0])[0]
+    text = f"{c.prompt}, {r.scene}" if fold and r.scene else c.prompt
+    return b.add(f"char.{c.id}.text", "CLIPTextEncode", f"characters.{c.id}.prompt", text=text, clip=clip)[0]
+
+
+def _negative(low: Lowering, existing: Optional[Link]) -> Link:
+    r = low.recipe
+    if math.isclose(r.sampler.cfg, 1.0):
+        # Never evaluated at cfg 1 (samplers.py:371); zero an encode we have.
+        return low.b.add("negative", "ConditioningZeroOut", "sampler.cfg", conditioning=existing)[0]
+    return low.b.add("negative", "CLIPTextEncode", "negative", text=r.negative, clip=low.clip)[0]
+
+
+def guidance(low: Lowering) -> None:
+    if low.variant.flux_guidance and low.recipe.guidance is not None:
+        low.positive = low.b.add("guidance", "FluxGuidance", "guidance", conditioning=low.positive,
+                                 guidance=low.recipe.guidance)[0]
+
+
+def latent(low: Lowering) -> None:
+    r = low.recipe
+    low.samples = low.b.add("latent", low.family.latent_node, "canvas", width=r.canvas.width,
+                            height=r.canvas.height, batch_size=r.output.batch_size)[0]
+
+
+def sample(low: Lowering) -> None:
+    s = low.recipe.sampler
+    low.samples = low.b.add("sampler", "KSampler", "sampler", model=low.model, seed=s.seed, steps=s.steps,
+                            cfg=s.cfg, sampler_name=s.name, scheduler=s.scheduler, positive=low.positive,
+                            negative=low.negative, latent_image=low.samples, denoise=s.denoise)[0]
+
+
+def hires(low: Lowering) -> None:
+    h, r, b = low.recipe.hires, low.recipe, low.b
+    if h is None:
+        return
+    up = b.add("hires.upscale", "LatentUpscaleBy", "hires.scale", samples=low.samples,
+               upscale_method=h.upscale_method, scale_by=h.scale)[0]
+    model = low.model
+    if low.variant.model_sampling:
+        w, hh = (16 * round(v * h.scale / 16) for v in (r.canvas.width, r.canvas.height))
+        base = Link("model.unet", 0) if r.lora_mode == "hooks" else _pre_sampling_model(low)
+        model = b.add("hires.sampling", "ModelSamplingFlux", "hires.scale", model=base,
+                      max_shift=1.15, base_shift=0.5, width=w, height=hh)[0]
+    s = r.sampler
+    low.samples = b.add("hires.sampler", "KSampler", "hires", model=model, seed=s.seed, steps=h.steps,
+                        cfg=s.cfg, sampler_name=s.name, scheduler=s.scheduler, positive=low.positive,
+                        negative=low.negative, latent_image=up, denoise=h.denoise)[0]
+
+
+def _pre_sampling_model(low: Lowering) -> Link:
+    return low.b.get("model.sampling").input("model")
+
+
+def decode_and_save(low: Lowering) -> None:
+    image = low.b.add("decode", "VAEDecode", "model.vae", samples=low.samples, vae=low.vae)[0]
+    low.b.add("save", "SaveImage", "output.prefix", images=image, filename_prefix=low.recipe.output.prefix)
+
+
+LOWER_STEPS = (load_models, global_loras, model_sampling, masks, encode_and_condition,
+               guidance, latent, sample, hires, decode_and_save)
