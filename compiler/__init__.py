@@ -5,7 +5,7 @@
     graph.to_json()
 
 The pipeline, one module per stage: loader -> schema -> resolve (presets,
-templates) -> lower -> catalogue (check) -> client/run (submit, collect).
+templates) -> lower -> catalogue/advise (check) -> client/run (submit, collect).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .errors import Location, RecipeError
 from .graph import Graph
 from .recipe import Recipe
 
-__all__ = ["compile_file", "resolve_file", "lower", "Recipe", "Graph", "RecipeError", "Location",
+__all__ = ["compile_file", "resolve_file", "to_graph", "Recipe", "Graph", "RecipeError", "Location",
            "__version__"]
 
 
@@ -26,11 +26,11 @@ def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str
     return _resolve(path, overrides, presets)
 
 
-def lower(recipe: Recipe) -> Graph:
+def to_graph(recipe: Recipe) -> Graph:
     from .lower import lower as _lower
     return _lower(recipe)
 
 
 def compile_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Tuple[Recipe, Graph]:
     recipe = resolve_file(path, overrides, presets)
-    return recipe, lower(recipe)
+    return recipe, to_graph(recipe)

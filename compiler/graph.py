@@ -7,6 +7,7 @@ order, and serialisation is byte-for-byte deterministic.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Tuple
@@ -47,6 +48,19 @@ class Graph:
     def __init__(self, nodes: Dict[str, Node]):
         self.nodes = nodes
 
+    @classmethod
+    def from_api(cls, api: dict) -> "Graph":
+        """Read back a graph we wrote (graph.api.json): ids, inputs, origins."""
+        nodes = {}
+        for node_id, n in api.items():
+            inputs = tuple((k, Link(v[0], v[1]) if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str)
+                            else (v["__value__"] if isinstance(v, dict) and "__value__" in v else v))
+                           for k, v in n.get("inputs", {}).items())
+            meta = n.get("_meta", {})
+            nodes[node_id] = Node(node_id, n["class_type"], inputs, meta.get("recipe_key", ""),
+                                  meta.get("title", node_id))
+        return cls(nodes)
+
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
 
@@ -68,6 +82,26 @@ class Graph:
 
     def to_json(self) -> str:
         return json.dumps(self.to_api(), indent=2, ensure_ascii=False) + "\n"
+
+    def signatures(self) -> Dict[str, str]:
+        """Content signature of every node: class, constants and the
+        signatures of its inputs, but not its id. The same idea as ComfyUI's
+        output cache key (REFERENCE A5), so two graphs share a node's result
+        exactly when they share its signature."""
+        memo: Dict[str, str] = {}
+
+        def sig(node_id: str) -> str:
+            if node_id not in memo:
+                node = self.nodes[node_id]
+                parts = [node.class_type] + [
+                    f"{k}=<{sig(v.node)}>[{v.index}]" if isinstance(v, Link) else f"{k}={json.dumps(v, sort_keys=True)}"
+                    for k, v in sorted(node.inputs, key=lambda kv: kv[0])]
+                memo[node_id] = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+            return memo[node_id]
+
+        for node_id in self.nodes:
+            sig(node_id)
+        return memo
 
     def links(self) -> List[Tuple[str, str, Link]]:
         """(node id, input name, link) for every link in the graph."""

@@ -17,7 +17,7 @@ from .loader import load_file
 from .schema import suggest
 from .source import Path, SourceMap
 
-__all__ = ["load_with_presets", "deep_merge", "find_preset"]
+__all__ = ["load_with_presets", "deep_merge", "find_preset", "available_presets"]
 
 
 def load_with_presets(path: str, display: str | None = None,
@@ -72,6 +72,13 @@ def _display_path(path: FsPath) -> str:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
+
+
+def available_presets(recipe_file: str) -> List[str]:
+    """Names of the presets a recipe could extend, for --cost comparisons."""
+    base = FsPath(recipe_file).parent
+    names = {p.stem for d in (base / "presets", base.parent / "presets") if d.is_dir() for p in d.glob("*.yaml")}
+    return sorted(names)
 
 
 def find_preset(name: str, base: FsPath, where: Location) -> FsPath:

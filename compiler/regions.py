@@ -48,8 +48,9 @@ def auto_region(index: int, count: int) -> dict:
 
 def default_feather(width: int, height: int) -> int:
     """48 px at 896x896, scaled with the canvas area and snapped to the latent
-    grid: 32 px at 768, 88 px at 1216, which is what the artists tuned by eye."""
-    return GRID * round(6 * width * height / (896 * 896))
+    grid: 32 px at 768, 88 px at 1216, which is what the artists tuned by eye.
+    Never below one latent cell, or small drafts would get a hard seam."""
+    return max(GRID, GRID * round(6 * width * height / (896 * 896)))
 
 
 def _split(total: int, ratios: List[float], index: int) -> Tuple[int, int]:
