@@ -46,17 +46,37 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--object-info", metavar="PATH", help="a saved GET /object_info answer")
     group.add_argument("--server", metavar="HOST:PORT", help="ask this ComfyUI server for its catalogue")
 
+    p = sub.add_parser("check", help="run the advisor: errors, warnings, and with --cost a cost estimate")
+    _common(p)
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--cost", action="store_true", help="estimate where the time goes")
+    p.add_argument("--compare", action="append", metavar="PRESET",
+                   help="with --cost: compare against this preset (repeatable; default: every preset found)")
+    p.add_argument("--out", default="out", help="run folders, to count encodes still cached (default: out)")
+
     from . import cli_run
     cli_run.add_commands(sub, _common, _server_opts)
     return parser
 
 
-def cmd_compile(args) -> int:
-    from .emit import resolved_yaml, write_atomic
-    from .resolve import resolve_file
+def compile_checked(args, strict: bool = False):
+    """resolve -> lower -> advisor. Warnings go to stderr; errors (and, with
+    --strict, warnings) raise. Every command that makes a graph goes through here."""
+    from .advise import advise, raise_errors
     from .lower import lower
+    from .resolve import resolve_file
     recipe = resolve_file(args.file, args.overrides, args.presets)
     graph = lower(recipe)
+    findings = advise(recipe, graph)
+    raise_errors(findings, strict or getattr(args, "strict", False))
+    for f in findings:
+        print(f.format(), file=sys.stderr)
+    return recipe, graph
+
+
+def cmd_compile(args) -> int:
+    from .emit import resolved_yaml, write_atomic
+    recipe, graph = compile_checked(args)
     if args.resolved:
         write_atomic(args.resolved, resolved_yaml(recipe))
     if args.output:
@@ -74,12 +94,34 @@ def cmd_resolve(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    recipe, graph = compile_checked(args)
+    if args.cost:
+        _print_cost(args, recipe, graph)
+    print(f"ok: {recipe.source} passes the advisor's checks", file=sys.stderr)
+    return 0
+
+
+def _print_cost(args, recipe, graph) -> None:
+    import argparse as _ap
+    from .cost import describe, estimate
+    from .run import latest_graph
+    est = estimate(recipe, graph, latest_graph(args.out, recipe.name))
+    print(f"cost estimate for {recipe.source} (1 unit = one model pass at 1024x1024):")
+    for key, value in describe(recipe, est).items():
+        print(f"  {key:<12} {value}")
+    from .presets import available_presets
+    for name in args.compare if args.compare is not None else available_presets(args.file):
+        other_args = _ap.Namespace(**{**vars(args), "presets": [*args.presets, name]})
+        o_recipe, o_graph = compile_checked(other_args)
+        other = estimate(o_recipe, o_graph)
+        print(f"  {name} preset: {other.total / est.total:.2f}x this recipe's cost "
+              f"({(other.sampling + other.hires) / (est.sampling + est.hires):.2f}x its sampling)")
+
+
 def cmd_validate(args) -> int:
     from .catalogue import Catalogue, check_graph
-    from .lower import lower
-    from .resolve import resolve_file
-    recipe = resolve_file(args.file, args.overrides, args.presets)
-    graph = lower(recipe)
+    recipe, graph = compile_checked(args)
     if args.object_info:
         catalogue = Catalogue.from_file(args.object_info)
     else:
@@ -90,7 +132,8 @@ def cmd_validate(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"compile": cmd_compile, "resolve": cmd_resolve, "validate": cmd_validate}
+COMMANDS: Dict[str, Callable] = {"compile": cmd_compile, "resolve": cmd_resolve, "validate": cmd_validate,
+                                 "check": cmd_check}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

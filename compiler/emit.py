@@ -14,6 +14,7 @@ import yaml
 
 from . import __version__
 from .recipe import Recipe
+from .schema import load_schema
 from .templates import protect
 
 __all__ = ["resolved_yaml", "write_atomic"]
@@ -28,10 +29,18 @@ def resolved_yaml(recipe: Recipe) -> str:
         doc[key] = protect(doc[key])
     for char in doc.get("characters", {}).values():
         char["prompt"] = protect(char["prompt"])
-    doc = {"version": 1, **{k: v for k, v in doc.items() if k != "version"}}
+    doc["version"] = 1
+    order = list(load_schema()["properties"])   # the schema's order reads top-down like a recipe
+    doc = {k: doc[k] for k in sorted(doc, key=lambda k: order.index(k) if k in order else len(order))}
     header = f"# Resolved by recipe {__version__} from {recipe.source}. Compiles to the same graph.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1_000_000,
                                    default_flow_style=False)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: Union[str, Path], data: Union[str, bytes]) -> Path:
@@ -40,6 +49,7 @@ def write_atomic(path: Union[str, Path], data: Union[str, bytes]) -> Path:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
