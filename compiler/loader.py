@@ -35,7 +35,10 @@ def load_file(path: str | FsPath, display: str | None = None) -> Tuple[Any, Sour
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecipeSyntaxError(f"not UTF-8 text (byte {exc.start})", Location(name)) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise RecipeSyntaxError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                                Location(name, line, col)) from None
     return load_text(text, name)
 
 
@@ -48,6 +51,7 @@ def load_text(text: str, name: str) -> Tuple[Any, SourceMap]:
         if root is None:
             return {}, SourceMap(name)
         builder = _Builder(loader, name)
+        builder._mark((), root)
         return builder.build(root, ()), builder.source
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, name) from None
@@ -57,10 +61,18 @@ def load_text(text: str, name: str) -> Tuple[Any, SourceMap]:
         loader.dispose()
 
 
+# PyYAML's words for the two mistakes people make most, in plainer ones.
+_PLAIN = {"found character '\\t' that cannot start any token": "a tab character: indent with spaces"}
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> RecipeSyntaxError:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "invalid YAML"
+    problem = _PLAIN.get(problem, problem)
     line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    ctx = exc.context_mark
+    if exc.context and ctx is not None and exc.problem:   # where the unclosed thing began
+        problem += f" ({exc.context} at line {ctx.line + 1}, column {ctx.column + 1})"
     return RecipeSyntaxError(f"invalid YAML: {problem}", Location(name, line, col))
 
 
@@ -91,10 +103,11 @@ class _Builder:
         self.loader.flatten_mapping(node)   # YAML merge keys (<<: *base)
         out: dict = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise RecipeSyntaxError("keys must be plain scalars", self._loc(key_node, path))
-            key = str(key) if not isinstance(key, str) else key
+            # A key is the text as written: YAML 1.1 would read `no:` as False
+            # and `007:` as 7, turning a character id into something else.
+            key = key_node.value
             if key in out:
                 first = self.source.locate(path + (key,))
                 raise RecipeSyntaxError(f"duplicate key `{key}` (first defined on line {first.line})",

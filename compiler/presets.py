@@ -42,12 +42,14 @@ def _drop_nulls(value: Any) -> Any:
 def _load(path: FsPath, display: str, stack: tuple) -> Tuple[dict, SourceMap]:
     data, source = load_file(path, display)
     if not isinstance(data, dict):
+        root = source.locate(())
         raise RecipeError("a recipe must be a mapping of keys (model:, characters:, ...)",
-                          Location(display, 1, 1))
-    names = _extends_list(data.pop("extends", None), source)
+                          Location(display, root.line or 1, root.col or 1))
+    raw = data.pop("extends", None)
+    names = _extends_list(raw, source)
     merged, msource = {}, SourceMap(display)
     for i, name in enumerate(names):
-        where = source.locate(("extends", i) if isinstance(data, dict) else ("extends",))
+        where = source.locate(("extends", i) if isinstance(raw, list) else ("extends",))
         ppath = find_preset(name, path.parent, where)
         key = os.path.realpath(ppath)
         if key in stack or key == os.path.realpath(path):

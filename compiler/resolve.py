@@ -68,10 +68,13 @@ def apply_overrides(doc: dict, ctx: Context) -> dict:
         if not eq or not name.strip():
             raise RecipeError(f"`{item}` is not KEY=VALUE", Location("--set"))
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
             path = parse_key_path(name.strip())
-        except (yaml.YAMLError, ValueError):
-            raise RecipeError(f"cannot read `{item}` as KEY=VALUE", where) from None
+        except ValueError:
+            raise RecipeError(f"`{name.strip()}` is not a dotted key such as sampler.seed", where) from None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise RecipeError(f"the value `{raw}` is not valid YAML", where) from None
         _set_path(doc, path, value, where)
         ctx.source.drop(path)
         ctx.source.set(path, "--set", 0, 0)
@@ -195,7 +198,12 @@ def place_regions(doc: dict, ctx: Context) -> dict:
         region = char["region"]
         region.setdefault("feather", feather)
         box = regions.region_box(region, width, height)
-        if box is None:
+        axis = next((a for a in ("columns", "rows") if a in region), None)
+        if axis and region["index"] >= len(region[axis]):
+            n = len(region[axis])
+            problems.append(RecipeError(f"index {region['index']} is out of range for {n} {axis} "
+                                        f"(use 0 to {n - 1})", ctx.loc("characters", cid, "region")))
+        elif box is None:
             problems.append(RecipeError(f"region does not fit the {width}x{height} canvas",
                                         ctx.loc("characters", cid, "region")))
         ctx.boxes[cid] = box

@@ -102,6 +102,9 @@ def _bound(symbol: str) -> Callable:
 def _pattern(error, path):
     if "propertyNames" in error.schema_path:
         yield from _property_names(error, path)
+    elif path == ("name",):
+        yield path, (f"`{error.instance}` is not allowed: use letters, digits, ., - and _, "
+                     "starting with a letter or digit")
     elif path and path[-1] == "prefix":
         yield path, "must be a relative path inside the output folder (no leading /, no .., no % or \\)"
     else:
@@ -114,18 +117,70 @@ def _property_names(error, path):
 
 
 def _one_of(error, path):
-    # Report the branch that matches the value's JSON type; that is the one
-    # the user meant. Fall back to the schema's own description.
-    typed = [e for e in (error.context or []) if e.validator != "type" and e.validator != "enum"]
-    if typed and not isinstance(error.instance, str):
-        best = jsonschema.exceptions.best_match(typed)
-        if best is not None:
-            yield from _EXPLAIN.get(best.validator, _generic)(best, tuple(best.absolute_path))
+    """Report against the branch the user meant: for a mapping, the branch
+    whose required keys it has; otherwise say which types would do."""
+    branch = _meant_branch(error.validator_value, error.instance)
+    if branch is not None:
+        sub = jsonschema.Draft202012Validator(branch)
+        found = list(sub.iter_errors(error.instance))
+        for e in found:
+            yield from _EXPLAIN.get(e.validator, _generic)(e, path + tuple(e.absolute_path))
+        if found:
             return
+    branches = error.validator_value
+    allowed = _branch_types(branches)
+    mine = _json_type(error.instance)
+    if allowed and mine not in allowed:
+        words = " or ".join(_ARTICLE[t] for t in sorted(allowed, key=_TYPE_ORDER.index))
+        yield path, f"must be {words}, not {_type_name(error.instance)}"
+        return
     desc = error.schema.get("description", "").rstrip(".")
     words = [c for e in (error.context or []) for c in e.schema.get("enum", [])]
     hint = suggest(error.instance, words) if isinstance(error.instance, str) else ""
-    yield path, f"invalid value {json.dumps(error.instance)}{hint}" + (f": {desc[0].lower()}{desc[1:]}" if desc else "")
+    yield path, f"invalid value {json.dumps(error.instance)}{hint}" + (f": {desc}" if desc else "")
+
+
+def _meant_branch(branches, instance):
+    """The branch of the same JSON type that shares the most keys with the
+    value (all of its required ones first), or None when that is unclear."""
+    mine = _json_type(instance)
+    same = [b for b in branches if ("number" if b.get("type") == "integer" else b.get("type")) == mine]
+    if not same:
+        return None
+    if not isinstance(instance, dict):
+        return same[0] if len(same) == 1 else None
+
+    def score(b):
+        props = b.get("properties", {})
+        need = b.get("required", [])
+        return (all(k in instance for k in need), sum(k in props for k in instance))
+    best = max(same, key=score)
+    return best if len(same) == 1 or score(best)[1] > 0 else None
+
+
+_TYPE_ORDER = ["number", "integer", "string", "array", "object", "boolean", "null"]
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string", type(None): "null"}.get(type(value), "?")
+
+
+def _branch_types(branches) -> set:
+    types = set()
+    for b in branches:
+        t = b.get("type")
+        if isinstance(t, str):
+            types.add("number" if t == "integer" else t)
+        elif "enum" in b or "const" in b:
+            values = b.get("enum", [b.get("const")])
+            types.update(_json_type(v) for v in values)
+        else:
+            return set()       # an untyped branch: cannot say which types would do
+    return types
 
 
 def _count(word: str) -> Callable:

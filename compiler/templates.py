@@ -19,8 +19,26 @@ __all__ = ["render", "protect", "TEMPLATE_MARKERS"]
 
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                            keep_trailing_newline=False)
+MAX_OUTPUT = 100_000   # characters: a prompt, not a document
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Also refuses arithmetic that builds huge values ({{ 'a' * 10**9 }})."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise jinja2.exceptions.SecurityError("exponent too large")
+        if operator == "*" and any(isinstance(v, (str, list)) for v in (left, right)):
+            count = right if isinstance(left, (str, list)) else left
+            size = len(left if isinstance(left, (str, list)) else right)
+            if isinstance(count, int) and count * size > MAX_OUTPUT:
+                raise jinja2.exceptions.SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 def render(text: str, context: Mapping[str, Any], where: Location) -> str:
@@ -47,7 +65,13 @@ def _undefined_message(message: str, context: Mapping[str, Any]) -> str:
     plain = re.search(r"'([^']+)' is undefined", message)
     if plain:
         name = plain.group(1)
-        return f"template uses undefined `{name}`{suggest(name, list(context))}"
+        # `{{ ligth }}` most often means a var: offer `vars.light` too.
+        names = {k: k for k in context}
+        names.update({k: f"vars.{k}" for k in context.get("vars", {}) if k not in names})
+        hint = suggest(name, list(names))
+        if hint:
+            hint = hint.replace(f"`{hint.split('`')[1]}`", f"`{names[hint.split('`')[1]]}`")
+        return f"template uses undefined `{name}`{hint}"
     return f"template uses an undefined value: {message}"
 
 

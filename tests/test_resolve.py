@@ -340,17 +340,14 @@ def test_global_mode_with_hires_upscales_with_the_lora_model(tmp_path):
 
 # -- YAML keys -------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler/loader.py turns YAML 1.1 boolean keys into the strings 'True'/'False': a character "
-    "called `no` or `on` is refused as `characters.False: name `False` is not allowed`, and "
-    "`vars: {on: ...}` makes `{{ vars.on }}` undefined; plain-scalar keys should keep their text"))
 def test_yaml_boolean_words_as_keys_keep_their_text(tmp_path):
-    path = write(tmp_path, "r.yaml", FLUX_MODEL + """\
+    # YAML 1.1 reads `no:` as False and `on:` as True; a key keeps its text.
+    path = write(tmp_path, "r.yaml", FLUX_MODEL + textwrap.dedent("""\
         vars: {on: stage lights}
         characters:
           no:
             prompt: "a mime, {{ vars.on }}"
-        """)
+        """))
     recipe = resolve_file(path)
     assert [c.id for c in recipe.characters] == ["no"]
     assert recipe.characters[0].prompt == "a mime, stage lights"
