@@ -1,10 +1,65 @@
-"""CLI commands that talk to a server (run, resume). Filled in by the run stage."""
+"""CLI commands that talk to a server: run and resume."""
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Callable, Dict
 
-COMMANDS: Dict[str, Callable] = {}
+__all__ = ["COMMANDS", "add_commands"]
+
+
+def _client_opts(p) -> None:
+    p.add_argument("--out", default="out", help="where run folders go (default: out)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="give up after S seconds without any news of the prompt (default 600)")
+    p.add_argument("--total-timeout", type=float, default=None, metavar="S",
+                   help="give up after S seconds in all (default: no limit)")
+    p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")
 
 
 def add_commands(sub, common, server_opts) -> None:
-    return None
+    p = sub.add_parser("run", help="compile, check against the server, run, and save the images")
+    common(p)
+    server_opts(p, required=True)
+    _client_opts(p)
+    p.add_argument("--strict", action="store_true", help="treat advisor warnings as errors")
+
+    p = sub.add_parser("resume", help="collect the results of a run whose client went away")
+    p.add_argument("run_dir", help="the run folder (it has run.json)")
+    p.add_argument("--server", help="ask this server instead of the one in run.json")
+    _client_opts(p)
+
+
+def _client(server: str, args):
+    from .client import ComfyClient, Timeouts
+    # A short --timeout also bounds each HTTP answer: a hung server is no news either.
+    return ComfyClient(server, timeouts=Timeouts(read=min(30.0, args.timeout), idle=args.timeout,
+                                                 total=args.total_timeout))
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recipe" / "object_info"
+
+
+def cmd_run(args) -> int:
+    from .cli import compile_checked
+    from .progress import make_reporter
+    from .run import run_recipe
+    recipe, graph = compile_checked(args)
+    client = _client(args.server, args)
+    reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
+    record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, cache_dir=_cache_dir())
+    print(record.folder)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from .run import resume_run
+    record = resume_run(Path(args.run_dir), lambda server: _client(args.server or server, args),
+                        plain=True if args.plain else None)
+    print(record.folder)
+    return 0
+
+
+COMMANDS: Dict[str, Callable] = {"run": cmd_run, "resume": cmd_resume}

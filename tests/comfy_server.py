@@ -116,6 +116,12 @@ class ComfyTestServer:
         if closing:
             await asyncio.wait(closing, timeout=1)
         await self._runner.cleanup()
+        # Handlers still asleep (the `slow` fault) would otherwise be destroyed
+        # pending at exit, printing noise after pytest's summary line.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
