@@ -54,9 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --cost: compare against this preset (repeatable; default: every preset found)")
     p.add_argument("--out", default="out", help="run folders, to count encodes still cached (default: out)")
 
-    from . import cli_run
-    cli_run.add_commands(sub, _common, _server_opts)
+    for module in _command_modules():
+        module.add_commands(sub, _common, _server_opts)
     return parser
+
+
+# Modules that add sub-commands: each has add_commands(sub, common, server_opts)
+# and a COMMANDS table. A new command family is one new module and one line here.
+COMMAND_MODULES = ("cli_run",)
+
+
+def _command_modules():
+    import importlib
+    return [importlib.import_module(f".{name}", __package__) for name in COMMAND_MODULES]
 
 
 def compile_checked(args, strict: bool = False):
@@ -139,8 +149,10 @@ COMMANDS: Dict[str, Callable] = {"compile": cmd_compile, "resolve": cmd_resolve,
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from . import cli_run
-    handler = {**COMMANDS, **cli_run.COMMANDS}[args.command]
+    handler = dict(COMMANDS)
+    for module in _command_modules():
+        handler.update(module.COMMANDS)
+    handler = handler[args.command]
     try:
         return handler(args)
     except RecipeError as exc:
