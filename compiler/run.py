@@ -25,7 +25,7 @@ from .errors import (ExecutionError, InterruptedRun, Location, ProtocolError, Re
 from .graph import Graph
 from .progress import Reporter, make_reporter
 from .recipe import Recipe
-from .timings import node_timings, server_span, timing_table
+from .timings import node_timings, observed_span, server_span, timing_table
 
 __all__ = ["RunRecord", "run_recipe", "resume_run", "latest_graph", "fetch_catalogue"]
 
@@ -188,6 +188,7 @@ def _finish(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord
     reporter.done()
     timings = node_timings(outcome.events, graph, outcome.history)
     record.update(timings=timings, cached=_cached(outcome), server_span_s=server_span(outcome),
+                  observed_span_s=observed_span(outcome.events),
                   finished_at=_now(), history_status=outcome.history.get("status", {}).get("status_str"))
     if outcome.status == "interrupted":
         node = (outcome.error or {}).get("node_id", "")

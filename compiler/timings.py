@@ -12,7 +12,7 @@ from typing import List, Optional
 from .graph import Graph
 from .progress import purpose
 
-__all__ = ["node_timings", "server_span", "timing_table", "STAGE_ORDER"]
+__all__ = ["node_timings", "server_span", "observed_span", "timing_table", "STAGE_ORDER"]
 
 STAGE_ORDER = ("load", "encode", "prepare", "sample", "decode", "save")
 
@@ -60,6 +60,15 @@ def server_span(outcome) -> Optional[float]:
     stop = next((stamps[k] for k in ("execution_success", "execution_error", "execution_interrupted")
                  if k in stamps), None)
     return None if start is None or stop is None else round((stop - start) / 1000.0, 3)
+
+
+def observed_span(events: list) -> Optional[float]:
+    """Seconds from execution_start to the final `executing` as this client
+    received them: the server's working time on our clock."""
+    start = next((e.received for e in events if e.type == "execution_start"), None)
+    end = next((e.received for e in reversed(events)
+                if e.type == "executing" and e.data.get("node") is None), None)
+    return None if start is None or end is None else round(end - start, 4)
 
 
 def timing_table(rows: List[dict]) -> str:

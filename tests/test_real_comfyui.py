@@ -1,0 +1,65 @@
+"""Against a real ComfyUI 0.8.0 (with the tiny models of
+../shared/tools/make_tiny_models.py). Skipped unless COMFYUI_URL is set:
+
+    COMFYUI_URL=127.0.0.1:8188 python -m pytest tests/test_real_comfyui.py
+    COMFYUI_URL=... RECIPE_REAL_FLUX=1 ...     # also the ~70 s two-character Flux run
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from compiler.cli import main
+
+URL = os.environ.get("COMFYUI_URL")
+pytestmark = pytest.mark.skipif(not URL, reason="set COMFYUI_URL to run against a real ComfyUI")
+ROOT = Path(__file__).resolve().parents[1]
+TINY_FLUX = ["--set", "model.unet=tiny-flux-dev-fp8_e4m3fn.safetensors",
+             "--set", "model.text_encoders=[tiny-t5xxl_fp8_e4m3fn.safetensors, tiny-clip_l.safetensors]",
+             "--set", "model.vae=tiny-flux-ae.safetensors",
+             "--set", "characters.roxy.lora=tiny-char-a.safetensors",
+             "--set", "characters.celeste.lora=tiny-char-b.safetensors",
+             "--set", "canvas={width: 128, height: 128}", "--set", "sampler.steps=2"]
+
+
+def run(tmp_path, capsys, *args) -> dict:
+    code = main(["run", *args, "--server", URL, "--out", str(tmp_path), "--plain"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    folder = Path(out.strip().splitlines()[-1])
+    rec = json.loads((folder / "run.json").read_text())
+    rec["_folder"] = folder
+    return rec
+
+
+def check_run(rec: dict) -> None:
+    folder = rec["_folder"]
+    assert rec["status"] == "success" and rec["comfyui_version"]
+    assert (folder / "recipe.resolved.yaml").is_file() and (folder / "graph.api.json").is_file()
+    png = folder / rec["outputs"][0]["file"]
+    assert json.loads(Image.open(png).info["recipe"]) == (folder / "recipe.resolved.yaml").read_text()
+    assert any(t["node"] == "sampler" for t in rec["timings"])
+
+
+def test_sd15_two_characters_runs_and_a_prompt_edit_reruns_only_its_encode(tmp_path, capsys):
+    seed = random.randrange(1, 2**31)   # a new seed: the server must really sample
+    first = run(tmp_path, capsys, str(ROOT / "recipes/sd15-duo.yaml"), "--set", f"sampler.seed={seed}")
+    check_run(first)
+    second = run(tmp_path, capsys, str(ROOT / "recipes/sd15-duo.yaml"), "--set", f"sampler.seed={seed}",
+                 "--set", "characters.a.prompt=roxygirl04, 25yo woman, laughing")
+    check_run(second)
+    reran = {t["node"] for t in second["timings"]}
+    assert {"char.a.text", "sampler", "decode", "save"} <= reran
+    assert {"model.checkpoint", "char.b.text", "negative"} <= set(second["cached"])
+
+
+@pytest.mark.skipif(not os.environ.get("RECIPE_REAL_FLUX"), reason="set RECIPE_REAL_FLUX=1 (about 70 s)")
+def test_flux_two_characters_with_hook_loras(tmp_path, capsys):
+    rec = run(tmp_path, capsys, str(ROOT / "recipes/portrait.yaml"), *TINY_FLUX,
+              "--set", f"sampler.seed={random.randrange(1, 2**31)}")
+    check_run(rec)
