@@ -27,7 +27,7 @@ from .progress import Reporter, make_reporter
 from .recipe import Recipe
 from .timings import node_timings, observed_span, server_span, timing_table
 
-__all__ = ["RunRecord", "run_recipe", "resume_run", "latest_graph", "fetch_catalogue"]
+__all__ = ["RunRecord", "run_recipe", "run_prepared", "resume_run", "latest_graph", "fetch_catalogue"]
 
 _CATALOGUES: Dict[str, Catalogue] = {}     # per server, for this process (sweeps, watch)
 _HINTS = {"'Linear' object has no attribute 'temp'":
@@ -112,6 +112,14 @@ def run_recipe(recipe: Recipe, graph: Graph, client: ComfyClient, out: Path, *,
     """Prepare, check, submit, follow and collect one run. Raises on failure,
     after recording it in run.json."""
     record = prepare(recipe, graph, Path(out), client)
+    return run_prepared(record, recipe, graph, client, reporter=reporter, cache_dir=cache_dir)
+
+
+def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyClient, *,
+                 reporter: Optional[Reporter] = None, cache_dir: Optional[Path] = None) -> RunRecord:
+    """`run_recipe` after `prepare`: for callers that need the record (its
+    prompt_id) before the prompt is queued, e.g. `recipe watch`, which may
+    interrupt it when the recipe changes."""
     reporter = reporter or make_reporter(graph)
     reporter.say(f"run folder {record.folder}")
     try:
