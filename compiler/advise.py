@@ -162,9 +162,10 @@ def flux_cfg(r: Recipe, g: Graph):
 
 def zero_strength(r: Recipe, g: Graph):
     for c in r.characters:
-        if c.lora and not has_lora(c):
-            yield _w("zero-strength", f"LoRA `{c.lora}` has strength 0: it does nothing and is left out",
-                     r.locate(f"characters.{c.id}.strength"), "remove the lora or give it a strength")
+        for lora in c.loras:
+            if not lora.active:
+                yield _w("zero-strength", f"LoRA `{lora.file}` has strength 0: it does nothing and is left out",
+                         r.locate(f"characters.{c.id}.strength"), "remove the lora or give it a strength")
 
 
 def trigger_first(r: Recipe, g: Graph):

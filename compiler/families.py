@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
-__all__ = ["Family", "Variant", "FAMILIES", "family_of", "variant_of"]
+__all__ = ["Family", "Variant", "FAMILIES", "family_of", "variant_of", "loader_of"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Family:
     clip_type: str             # DualCLIPLoader type, for split loaders
     latent_node: str
     size_multiple: int         # canvas must be a multiple of this (latent /8 x patch size)
-    needs: Tuple[str, ...]     # model keys a recipe must name
+    needs: Tuple[Tuple[str, ...], ...]   # model keys a recipe must name: any one of these sets
     defaults: Mapping          # the full-form defaults of every section
     variants: Mapping[str, Variant]
     default_variant: str
@@ -54,7 +54,7 @@ def _defaults(width: int, sampler: str, scheduler: str, steps: int, cfg: float,
 
 FLUX = Family(
     name="flux", loader="split", clip_type="flux", latent_node="EmptySD3LatentImage",
-    size_multiple=16, needs=("unet", "text_encoders", "vae"),
+    size_multiple=16, needs=(("unet", "text_encoders", "vae"), ("checkpoint",)),
     defaults=_defaults(1024, "euler", "simple", 24, 1.0, 3.5, ""),
     variants={
         "dev": Variant("dev", flux_guidance=True, model_sampling=True),
@@ -69,19 +69,25 @@ _SD_VARIANTS = {"base": Variant("base", flux_guidance=False, model_sampling=Fals
 
 SD15 = Family(
     name="sd15", loader="checkpoint", clip_type="", latent_node="EmptyLatentImage",
-    size_multiple=8, needs=("checkpoint",),
+    size_multiple=8, needs=(("checkpoint",),),
     defaults=_defaults(512, "dpmpp_2m", "karras", 25, 6.0, None, "blurry, lowres, bad anatomy"),
     variants=_SD_VARIANTS, default_variant="base",
 )
 
 SDXL = Family(
     name="sdxl", loader="checkpoint", clip_type="", latent_node="EmptyLatentImage",
-    size_multiple=8, needs=("checkpoint",),
+    size_multiple=8, needs=(("checkpoint",),),
     defaults=_defaults(1024, "dpmpp_2m", "karras", 30, 6.0, None, "blurry, lowres, bad anatomy"),
     variants=_SD_VARIANTS, default_variant="base",
 )
 
 FAMILIES: Mapping[str, Family] = {f.name: f for f in (FLUX, SD15, SDXL)}
+
+
+def loader_of(family: Family, model) -> str:
+    """"checkpoint" when the recipe names an all-in-one file (also for Flux),
+    else the family's own loader."""
+    return "checkpoint" if getattr(model, "checkpoint", None) else family.loader
 
 
 def family_of(name: str) -> Family:

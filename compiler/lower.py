@@ -22,7 +22,7 @@ from typing import Dict, Optional
 
 from . import regions
 from .errors import LowerError
-from .families import Family, Variant, family_of, variant_of
+from .families import Family, Variant, family_of, loader_of, variant_of
 from .graph import Graph, GraphBuilder, Link
 from .recipe import Box, Character, Recipe
 
@@ -56,7 +56,19 @@ def lower(recipe: Recipe) -> Graph:
 
 
 def has_lora(c: Character) -> bool:
-    return bool(c.lora) and (c.strength_model != 0 or c.strength_clip != 0)
+    return bool(c.active_loras)
+
+
+def lora_nodes(c: Character):
+    """(node id, recipe key, Lora) for each active LoRA of a character's stack."""
+    keyed = len(c.loras) > 1
+    out, n = [], 0
+    for i, lora in enumerate(c.loras):
+        if lora.active:
+            n += 1
+            node_id = f"char.{c.id}.lora" + (f".{n}" if n > 1 else "")
+            out.append((node_id, f"characters.{c.id}.lora" + (f"[{i}]" if keyed else ""), lora))
+    return out
 
 
 def uses_hooks(recipe: Recipe) -> bool:
@@ -90,7 +102,7 @@ def folds_scene(recipe: Recipe) -> bool:
 # -- steps ----------------------------------------------------------------------
 
 def load_models(low: Lowering) -> None:
-    _LOADERS[low.family.loader](low)
+    _LOADERS[loader_of(low.family, low.recipe.model)](low)
 
 
 def _split_loaders(low: Lowering) -> None:
@@ -124,11 +136,11 @@ def global_loras(low: Lowering) -> None:
     per-step cost, but no regional separation."""
     if low.recipe.lora_mode != "global":
         return
-    for c in filter(has_lora, low.recipe.characters):
-        node = low.b.add(f"char.{c.id}.lora", "LoraLoader", f"characters.{c.id}.lora",
-                         model=low.model, clip=low.clip, lora_name=c.lora,
-                         strength_model=c.strength_model, strength_clip=c.strength_clip)
-        low.model, low.clip = node[0], node[1]
+    for c in low.recipe.characters:
+        for node_id, origin, lora in lora_nodes(c):
+            node = low.b.add(node_id, "LoraLoader", origin, model=low.model, clip=low.clip, lora_name=lora.file,
+                             strength_model=lora.strength_model, strength_clip=lora.strength_clip)
+            low.model, low.clip = node[0], node[1]
 
 
 def model_sampling(low: Lowering) -> None:
@@ -189,7 +201,7 @@ def encode_and_condition(low: Lowering) -> None:
     low.positive = base
     negative = low.negative
     for c in r.characters:
-        hooks = Link(f"char.{c.id}.lora", 0) if _hooked(r, c) else None
+        hooks = Link(lora_nodes(c)[-1][0], 0) if _hooked(r, c) else None
         props = dict(positive_NEW=texts[c.id], negative_NEW=low.negative, strength=1.0,
                      set_cond_area="default", mask=low.masks.get(c.id), hooks=hooks)
         if low.positive is None:
@@ -209,9 +221,11 @@ def _encode_character(low: Lowering, c: Character, fold: bool) -> Link:
     r, b = low.recipe, low.b
     clip = low.clip
     if _hooked(r, c):
-        hook = b.add(f"char.{c.id}.lora", "CreateHookLora", f"characters.{c.id}.lora", lora_name=c.lora,
-                     strength_model=c.strength_model, strength_clip=c.strength_clip)
-        if c.strength_clip != 0:
+        hook = None
+        for node_id, origin, lora in lora_nodes(c):   # a stack chains through prev_hooks: one group
+            hook = b.add(node_id, "CreateHookLora", origin, lora_name=lora.file, prev_hooks=hook[0] if hook else None,
+                         strength_model=lora.strength_model, strength_clip=lora.strength_clip)
+        if any(lora.strength_clip != 0 for lora in c.active_loras):
             # apply_to_conds=False: the LoRA's text-encoder part shapes this
             # encode; the model part is attached by the Pair node, to the
             # positive *and* negative, as one HookGroup object.

@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Tuple
 
 from .errors import Location
 
-__all__ = ["Box", "Region", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Recipe"]
+__all__ = ["Box", "Region", "Lora", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Recipe"]
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,32 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Lora:
+    file: str
+    strength_model: float
+    strength_clip: float
+
+    @property
+    def active(self) -> bool:
+        return self.strength_model != 0 or self.strength_clip != 0
+
+
+@dataclass(frozen=True)
 class Character:
     id: str
     name: str
-    lora: Optional[str]
-    strength_model: float
-    strength_clip: float
+    loras: Tuple[Lora, ...]    # stacked in this order; () for a prompt-only character
     trigger: str
     prompt: str                # rendered, trigger first
     region: Region
+
+    @property
+    def lora(self) -> Optional[str]:
+        return self.loras[0].file if self.loras else None
+
+    @property
+    def active_loras(self) -> Tuple[Lora, ...]:
+        return tuple(l for l in self.loras if l.active)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from . import regions
 from .errors import Location, RecipeError, SchemaError
 from .families import FAMILIES, Family
 from .presets import load_with_presets
-from .recipe import Canvas, Character, Hires, Model, Output, Recipe, Region, Sampler
+from .recipe import Canvas, Character, Hires, Lora, Model, Output, Recipe, Region, Sampler
 from .schema import validate
 from .source import Path, SourceMap, key_path, parse_key_path
 from .templates import render
@@ -151,7 +151,7 @@ def fill_defaults(doc: dict, ctx: Context) -> dict:
     variant = family.variants.get(model["variant"])
     defaults = _under(dict(family.defaults), dict(variant.defaults) if variant else {})
     doc = _under(defaults, doc)
-    if family.loader == "split":
+    if family.loader == "split" and "checkpoint" not in model:
         model.setdefault("weight_dtype", "default")
         model.setdefault("text_encoder_device", "default")
     doc["output"] = _under({"prefix": f"recipe/{doc['name']}", "batch_size": 1}, doc.get("output", {}))
@@ -217,8 +217,16 @@ def place_regions(doc: dict, ctx: Context) -> dict:
 def check_family(doc: dict, ctx: Context) -> dict:
     model = doc["model"]
     family: Family = FAMILIES[model["family"]]
-    problems = [RecipeError(f"model family {family.name} needs `{need}`", ctx.loc("model"))
-                for need in family.needs if need not in model]
+    problems = []
+    if not any(all(k in model for k in option) for option in family.needs):
+        first = family.needs[0]
+        missing = [k for k in first if k not in model]
+        alt = " or ".join("`" + "`, `".join(o) + "`" for o in family.needs[1:])
+        problems = [RecipeError(f"model family {family.name} needs `{need}`" + (f" (or {alt})" if alt else ""),
+                                ctx.loc("model")) for need in missing]
+    if "checkpoint" in model and any(k in model for k in ("unet", "text_encoders", "vae")):
+        problems.append(RecipeError("name either a checkpoint or separate unet/text_encoders/vae files, not both",
+                                    ctx.loc("model", "checkpoint")))
     if model["variant"] not in family.variants:
         names = ", ".join(family.variants)
         problems.append(RecipeError(f"`{model['variant']}` is not a variant of {family.name} (use {names})",
@@ -258,12 +266,23 @@ def build(doc: dict, ctx: Context) -> Recipe:
     )
 
 
+def _loras(c: dict) -> tuple:
+    """`lora: file` and `lora: [{file, strength}]` as one shape: a stack."""
+    raw = c.get("lora")
+    items = [] if raw is None else ([{"file": raw}] if isinstance(raw, str) else raw)
+    out = []
+    for item in items:
+        st = _strength(item.get("strength", c["strength"]))
+        st = {**c["strength"], **st} if isinstance(st, dict) else c["strength"]
+        out.append(Lora(item["file"], float(st["model"]), float(st["clip"])))
+    return tuple(out)
+
+
 def _character(cid: str, c: dict, ctx: Context) -> Character:
     region = c["region"]
     kind = next(k for k in ("columns", "rows", "box", "full") if k in region)
     return Character(
-        id=cid, name=c["name"], lora=c.get("lora"),
-        strength_model=float(c["strength"]["model"]), strength_clip=float(c["strength"]["clip"]),
+        id=cid, name=c["name"], loras=_loras(c),
         trigger=c["trigger"], prompt=c["prompt"],
         region=Region(kind=kind, box=ctx.boxes[cid], feather=int(region["feather"]),
                       spec=tuple(sorted((k, str(v)) for k, v in region.items()))),

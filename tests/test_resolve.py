@@ -157,13 +157,13 @@ def test_set_null_removes_a_lora():
 def test_set_strength_shorthand():
     r = resolve_file(PORTRAIT, ["characters.roxy.strength=0.5"])
     roxy = r.characters[0]
-    assert (roxy.strength_model, roxy.strength_clip) == (0.5, 0.5)
+    assert (roxy.loras[0].strength_model, roxy.loras[0].strength_clip) == (0.5, 0.5)
 
 
 def test_set_one_half_of_a_shorthand_strength(tmp_path):
     path = duo(tmp_path)    # roxy has `strength: 0.8`
     roxy = resolve_file(path, ["characters.roxy.strength.model=0.3"]).characters[0]
-    assert (roxy.strength_model, roxy.strength_clip) == (0.3, 0.8)
+    assert (roxy.loras[0].strength_model, roxy.loras[0].strength_clip) == (0.3, 0.8)
 
 
 def test_set_a_key_the_file_does_not_have():
