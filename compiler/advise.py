@@ -84,11 +84,26 @@ def lora_twice(r: Recipe, g: Graph):
     seen: dict = {}
     for node in g:
         if node.class_type in ("LoraLoader", "LoraLoaderModelOnly", "CreateHookLora", "CreateHookLoraModelOnly"):
-            name = node.input("lora_name")
-            if name in seen:
-                yield _e("lora-twice", f"LoRA `{name}` is applied twice (also by {seen[name]}): its effect doubles",
+            name, owner = node.input("lora_name"), _character_of(node.origin)
+            first = seen.get(name)
+            if first is None:
+                seen[name] = (node.origin, owner)
+            elif node.class_type.startswith("LoraLoader") or first[1] == owner:
+                # One model carries both (a global chain, or one character's hook stack).
+                yield _e("lora-twice", f"LoRA `{name}` is applied twice (also by {first[0]}): its effect doubles",
                          r.locate(node.origin), "use it once, on one character, or give the characters different LoRAs")
-            seen.setdefault(name, node.origin)
+            else:
+                # Two hook groups, one per region: no doubling, but two passes a step for one look.
+                yield _w("lora-twice", f"LoRA `{name}` is on both {first[1]} and {owner}: both regions get the "
+                         "same identity, and as two hook groups it costs two passes a step",
+                         r.locate(node.origin), "give each character its own LoRA, or, if both should look "
+                         "like this, use lora_mode: global (one pass a step)")
+
+
+def _character_of(origin: str) -> str:
+    """`characters.roxy.lora[1]` -> `roxy`."""
+    parts = origin.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "characters" else origin
 
 
 def sampler_names(r: Recipe, g: Graph):
@@ -122,7 +137,8 @@ def region_coverage(r: Recipe, g: Graph):
             yield _e("region-feather", f"the {f} px feather is wider than the region ({box.w}x{box.h} px): "
                      "no part of it is fully this character's", r.locate(f"characters.{c.id}.region"),
                      "lower the feather or make the region larger")
-    if r.characters and not r.scene and not regions.covers([c.region.box for c in r.characters], w, h):
+    painted = any(c.region.kind == "mask" for c in r.characters)
+    if r.characters and not r.scene and not painted and not regions.covers([c.region.box for c in r.characters], w, h):
         yield _e("coverage", "the regions leave part of the canvas to no one and there is no scene prompt "
                  "to fill it", r.locate("characters"), "add a scene: prompt or make the regions cover the canvas")
 
@@ -176,7 +192,7 @@ def trigger_first(r: Recipe, g: Graph):
 
 
 def overlaps(r: Recipe, g: Graph):
-    chars = r.characters
+    chars = [c for c in r.characters if c.region.kind != "mask"]
     for i, a in enumerate(chars):
         for b in chars[i + 1:]:
             ow = min(a.region.box.right, b.region.box.right) - max(a.region.box.x, b.region.box.x)
@@ -191,7 +207,7 @@ def feather_proportion(r: Recipe, g: Graph):
     default = regions.default_feather(r.canvas.width, r.canvas.height)
     for c in r.characters:
         f = c.region.feather
-        if c.region.kind != "full" and (f > 4 * max(default, 8) or (f == 0 and len(r.characters) > 1)):
+        if c.region.kind not in ("full", "mask") and (f > 4 * max(default, 8) or (f == 0 and len(r.characters) > 1)):
             why = "a hard seam shows" if f == 0 else f"far wider than the {default} px that suits this canvas"
             yield _w("feather", f"feather {f} px: {why}", r.locate(f"characters.{c.id}.region"),
                      f"try {default}")

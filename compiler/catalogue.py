@@ -120,8 +120,9 @@ def _types_match(got: str, want: str) -> bool:
 
 def _check_value(name: str, value: Any, ispec: list):
     options = combo_options(ispec)
+    uploaded = len(ispec) > 1 and isinstance(ispec[1], dict) and ispec[1].get("image_upload")
     if options is not None:
-        if value not in options:
+        if value not in options and not uploaded:   # uploads arrive just before the prompt
             yield _combo_problem(name, value, options)
         return
     kind, opts = ispec[0], (ispec[1] if len(ispec) > 1 and isinstance(ispec[1], dict) else {})

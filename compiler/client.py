@@ -320,15 +320,16 @@ class ComfyClient:
         return body
 
     def upload_image(self, path: Union[str, Path], *, subfolder: str = "",
-                     overwrite: bool = False) -> dict:
-        """POST /upload/image into the input folder; returns {"name","subfolder","type"}."""
+                     overwrite: bool = False, name: Optional[str] = None) -> dict:
+        """POST /upload/image into the input folder, as `name` (default: the
+        file's own name); returns {"name","subfolder","type"}."""
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise RecipeError(f"cannot read image {path}: {exc.strerror or exc}") from None
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        body = self._json("POST", "/upload/image", files={"image": (path.name, data, mime)},
+        body = self._json("POST", "/upload/image", files={"image": (name or path.name, data, mime)},
                           data={"type": "input", "subfolder": subfolder,
                                 "overwrite": "true" if overwrite else "false"})
         if not isinstance(body.get("name"), str):

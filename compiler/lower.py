@@ -96,6 +96,8 @@ def folds_scene(recipe: Recipe) -> bool:
     """Fold the scene into each character's prompt when the regions cover the
     canvas: the scene then adds no unhooked cond, i.e. no extra pass."""
     chars = recipe.characters
+    if any(c.region.kind == "mask" for c in chars):   # a painted shape's coverage is unknown
+        return False
     return bool(chars) and regions.covers([c.region.box for c in chars], recipe.canvas.width, recipe.canvas.height)
 
 
@@ -158,6 +160,9 @@ def masks(low: Lowering) -> None:
         spec = r.document["characters"][c.id]["region"]
         if c.region.kind == "full":
             continue
+        if c.region.kind == "mask":
+            low.masks[c.id] = _painted_mask(b, c, w, h)
+            continue
         twin = next((cid for cid, s in done.items() if regions.complement(s, spec)), None)
         origin = f"characters.{c.id}.region"
         if twin:
@@ -167,6 +172,18 @@ def masks(low: Lowering) -> None:
             b.add("canvas.mask", "SolidMask", "canvas", value=0.0, width=w, height=h)
         low.masks[c.id] = _feathered_box(b, c, origin, w, h)
         done[c.id] = spec
+
+
+def _painted_mask(b: GraphBuilder, c: Character, width: int, height: int) -> Link:
+    """A painted mask, scaled to exactly the canvas: masks that do not match
+    the latent are a classic source of shifted regions."""
+    origin = f"characters.{c.id}.region.mask"
+    mask = b.add(f"char.{c.id}.mask.load", "LoadImageMask", origin, image=c.region.mask.name,
+                 channel=c.region.channel)[0]
+    image = b.add(f"char.{c.id}.mask.image", "MaskToImage", origin, mask=mask)[0]
+    image = b.add(f"char.{c.id}.mask.scale", "ImageScale", origin, image=image, upscale_method="bilinear",
+                  width=width, height=height, crop="disabled")[0]
+    return b.add(f"char.{c.id}.mask", "ImageToMask", origin, image=image, channel="red")[0]
 
 
 def _feathered_box(b: GraphBuilder, c: Character, origin: str, width: int, height: int) -> Link:
@@ -250,9 +267,19 @@ def guidance(low: Lowering) -> None:
 
 
 def latent(low: Lowering) -> None:
-    r = low.recipe
-    low.samples = low.b.add("latent", low.family.latent_node, "canvas", width=r.canvas.width,
+    r, b = low.recipe, low.b
+    if r.image is None:
+        low.samples = b.add("latent", low.family.latent_node, "canvas", width=r.canvas.width,
                             height=r.canvas.height, batch_size=r.output.batch_size)[0]
+        return
+    pixels = b.add("image.load", "LoadImage", "image.file", image=r.image.name)[0]
+    pixels = b.add("image.scale", "ImageScale", "image.resize", image=pixels, upscale_method="lanczos",
+                   width=r.canvas.width, height=r.canvas.height,
+                   crop="center" if r.image_resize == "crop" else "disabled")[0]
+    low.samples = b.add("latent", "VAEEncode", "image", pixels=pixels, vae=low.vae)[0]
+    if r.output.batch_size > 1:
+        low.samples = b.add("latent.batch", "RepeatLatentBatch", "output.batch_size", samples=low.samples,
+                            amount=r.output.batch_size)[0]
 
 
 def sample(low: Lowering) -> None:

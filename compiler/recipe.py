@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Tuple
 
 from .errors import Location
 
-__all__ = ["Box", "Region", "Lora", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Recipe"]
+__all__ = ["Box", "InputFile", "Region", "Lora", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Recipe"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,22 @@ class Box:
 
 
 @dataclass(frozen=True)
+class InputFile:
+    """A local file the server needs, uploaded under a content-derived name
+    so the graph is deterministic and ComfyUI's cache sees real changes."""
+    key: str                   # the recipe key that names it
+    path: str                  # absolute local path
+    name: str                  # name on the server: <sha256[:12]>-<basename>
+
+
+@dataclass(frozen=True)
 class Region:
-    kind: str                  # columns | rows | box | full
+    kind: str                  # columns | rows | box | full | mask
     box: Box                   # the region proper, before feathering
     feather: int               # soft-edge width in pixels
     spec: Tuple = ()           # what the user wrote, in full form, for messages
-    complement_of: str = ""    # id of the character whose inverted mask this is
+    mask: Optional[InputFile] = None   # a painted mask (kind "mask")
+    channel: str = "red"
 
 
 @dataclass(frozen=True)
@@ -126,10 +136,18 @@ class Recipe:
     guidance: Optional[float]
     hires: Optional[Hires]
     output: Output
+    image: Optional[InputFile] = None   # img2img source
+    image_resize: str = "crop"
     # The full-form document this recipe was built from (written back as
     # recipe.resolved.yaml) and where each of its keys came from.
     document: Mapping = field(compare=False, repr=False, default_factory=dict)
     locations: Mapping[str, Location] = field(compare=False, repr=False, default_factory=dict)
+
+    @property
+    def inputs(self) -> Tuple[InputFile, ...]:
+        """Every local file to upload before the prompt is queued."""
+        masks = tuple(c.region.mask for c in self.characters if c.region.mask)
+        return ((self.image,) if self.image else ()) + masks
 
     def locate(self, key: str) -> Location:
         """Location of a dotted recipe key, or of its nearest located parent."""

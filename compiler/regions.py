@@ -82,7 +82,7 @@ def region_box(region: Dict[str, Any], width: int, height: int) -> Optional[Box]
         if box.w <= 0 or box.h <= 0 or box.right > width or box.bottom > height:
             return None
         return box
-    return Box(0, 0, width, height)
+    return Box(0, 0, width, height)     # full, or a painted mask: its shape is the image's
 
 
 def covers(boxes: Iterable[Box], width: int, height: int) -> bool:

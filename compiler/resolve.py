@@ -10,6 +10,7 @@ document, written as YAML, compiles to the identical graph.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -21,7 +22,7 @@ from . import regions
 from .errors import Location, RecipeError, SchemaError
 from .families import FAMILIES, Family
 from .presets import load_with_presets
-from .recipe import Canvas, Character, Hires, Lora, Model, Output, Recipe, Region, Sampler
+from .recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Region, Sampler
 from .schema import validate
 from .source import Path, SourceMap, key_path, parse_key_path
 from .templates import render
@@ -35,6 +36,7 @@ class Context:
     file: str
     overrides: Sequence[str] = ()
     boxes: Dict[str, Any] = field(default_factory=dict)
+    files: Dict[str, Any] = field(default_factory=dict)     # key path -> InputFile
 
     def loc(self, *path) -> Location:
         return self.source.locate(tuple(path))
@@ -150,6 +152,8 @@ def fill_defaults(doc: dict, ctx: Context) -> dict:
     model.setdefault("variant", family.default_variant)
     variant = family.variants.get(model["variant"])
     defaults = _under(dict(family.defaults), dict(variant.defaults) if variant else {})
+    if "image" in doc:   # img2img at denoise 1 would ignore the image entirely
+        defaults = _under(defaults, {"sampler": {"denoise": 0.6}})
     doc = _under(defaults, doc)
     if family.loader == "split" and "checkpoint" not in model:
         model.setdefault("weight_dtype", "default")
@@ -212,6 +216,38 @@ def place_regions(doc: dict, ctx: Context) -> dict:
     return doc
 
 
+# -- pass: local input files ----------------------------------------------------------
+
+def attach_inputs(doc: dict, ctx: Context) -> dict:
+    """Image and painted-mask paths become absolute (relative to the file that
+    wrote them), so the resolved recipe works from its run folder too, and
+    each file gets its content-derived server name."""
+    places = [("image", "file")] if "image" in doc else []
+    places += [("characters", cid, "region", "mask") for cid, c in doc["characters"].items()
+               if "mask" in c["region"]]
+    problems = []
+    for path in places:
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        where = ctx.loc(*path)
+        full = (FsPath(where.file).parent / node[path[-1]]) if where.file not in ("--set", "--preset") \
+            else FsPath(node[path[-1]])
+        try:
+            data = full.resolve().read_bytes()
+        except OSError:
+            problems.append(RecipeError(f"file `{node[path[-1]]}` not found (looked at {full})", where))
+            continue
+        node[path[-1]] = str(full.resolve())
+        ctx.files[key_path(path)] = InputFile(key_path(path), str(full.resolve()),
+                                              f"{hashlib.sha256(data).hexdigest()[:12]}-{full.name}")
+    if problems:
+        raise SchemaError(problems)
+    if "image" in doc:
+        doc["image"].setdefault("resize", "crop")
+    return doc
+
+
 # -- pass: family requirements ----------------------------------------------------
 
 def check_family(doc: dict, ctx: Context) -> dict:
@@ -237,7 +273,7 @@ def check_family(doc: dict, ctx: Context) -> dict:
 
 
 RESOLVE_PASSES = (apply_overrides, check_schema, expand_shorthand, fill_defaults,
-                  render_templates, place_regions, check_family)
+                  render_templates, place_regions, attach_inputs, check_family)
 
 
 # -- build the frozen Recipe ---------------------------------------------------
@@ -262,6 +298,7 @@ def build(doc: dict, ctx: Context) -> Recipe:
         guidance=None if doc.get("guidance") is None else float(doc["guidance"]),
         hires=Hires(float(h["scale"]), float(h["denoise"]), int(h["steps"]), h["upscale_method"]) if h else None,
         output=Output(o["prefix"], int(o["batch_size"])),
+        image=ctx.files.get("image.file"), image_resize=(doc.get("image") or {}).get("resize", "crop"),
         document=doc, locations={key_path(p): ctx.source.locate(p) for p in ctx.source.paths()},
     )
 
@@ -280,10 +317,11 @@ def _loras(c: dict) -> tuple:
 
 def _character(cid: str, c: dict, ctx: Context) -> Character:
     region = c["region"]
-    kind = next(k for k in ("columns", "rows", "box", "full") if k in region)
+    kind = next(k for k in ("columns", "rows", "box", "full", "mask") if k in region)
     return Character(
         id=cid, name=c["name"], loras=_loras(c),
         trigger=c["trigger"], prompt=c["prompt"],
         region=Region(kind=kind, box=ctx.boxes[cid], feather=int(region["feather"]),
-                      spec=tuple(sorted((k, str(v)) for k, v in region.items()))),
+                      spec=tuple(sorted((k, str(v)) for k, v in region.items())),
+                      mask=ctx.files.get(f"characters.{cid}.region.mask"), channel=region.get("channel", "red")),
     )

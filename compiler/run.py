@@ -105,6 +105,20 @@ def preflight(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunReco
     catalogue = fetch_catalogue(client, cache_dir)
     record.update(object_info_hash=catalogue.hash)
     check_graph(graph, catalogue, recipe.locate)
+    _upload_inputs(client, recipe, record)
+
+
+def _upload_inputs(client: ComfyClient, recipe: Recipe, record: RunRecord) -> None:
+    """Images the graph loads go up before the prompt. Names are content
+    hashes, so overwriting is safe and an unchanged file stays cached."""
+    uploaded = []
+    for f in recipe.inputs:
+        answer = client.upload_image(f.path, name=f.name, overwrite=True)
+        if answer.get("name") != f.name or answer.get("subfolder"):
+            raise ProtocolError(f"the server stored {f.key} as {answer.get('name')!r}, not {f.name!r}")
+        uploaded.append({"key": f.key, "file": f.path, "server_name": f.name})
+    if uploaded:
+        record.update(uploads=uploaded)
 
 
 def run_recipe(recipe: Recipe, graph: Graph, client: ComfyClient, out: Path, *,
