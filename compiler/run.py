@@ -25,6 +25,7 @@ from .errors import (ExecutionError, InterruptedRun, Location, ProtocolError, Re
 from .graph import Graph
 from .progress import Reporter, make_reporter
 from .recipe import Recipe
+from .ui_export import to_ui
 from .timings import node_timings, observed_span, server_span, timing_table
 
 __all__ = ["RunRecord", "run_recipe", "run_prepared", "resume_run", "latest_graph", "fetch_catalogue"]
@@ -152,6 +153,9 @@ def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyC
 
 def _queue(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord) -> None:
     extra = {"extra_pnginfo": {"recipe": resolved_yaml(recipe)}}
+    catalogue = _CATALOGUES.get(client.address.http_base)
+    if catalogue is not None:   # dropping the PNG onto ComfyUI then opens this graph
+        extra["extra_pnginfo"]["workflow"] = to_ui(graph, catalogue)
     pid = record.data["prompt_id"]
     record.update(status="submitting", submitted_at=_now())
     try:

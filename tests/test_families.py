@@ -183,3 +183,39 @@ def test_run_uploads_the_image_before_queueing(comfy_server, tmp_path, capsys):
     folder = Path(capsys.readouterr().out.strip())
     record = json.loads((folder / "run.json").read_text())
     assert record["uploads"][0]["server_name"].endswith("-photo.png")
+
+
+# -- editor export (UI format) -----------------------------------------------------
+
+@pytest.mark.parametrize("recipe_file", sorted(p.name for p in (ROOT / "recipes").glob("*.yaml")))
+def test_ui_export_round_trips_every_example(recipe_file, catalogue, tmp_path, capsys):
+    from compiler.ui_export import from_ui
+    out = tmp_path / "wf.json"
+    assert main(["export", "--ui", str(ROOT / "recipes" / recipe_file), "--object-info", str(CATALOGUE),
+                 "-o", str(out)]) == 0, capsys.readouterr().err
+    workflow = json.loads(out.read_text())
+    _, graph = compile_file(str(ROOT / "recipes" / recipe_file))
+    api = graph.to_api()
+    assert [n["title"] for n in workflow["nodes"]] == list(api)            # nodes one to one
+    api_links = [(v[0], v[1], node_id, name) for node_id, n in api.items()
+                 for name, v in n["inputs"].items() if isinstance(v, list)]
+    assert len(workflow["links"]) == len(api_links)                      # links one to one
+    back = from_ui(workflow, Catalogue.from_file(str(CATALOGUE)))
+    for node_id, node in api.items():
+        assert back[node_id]["class_type"] == node["class_type"]
+        assert {k: back[node_id]["inputs"][k] for k in node["inputs"]} == node["inputs"], node_id
+    xs = {n["title"]: n["pos"][0] for n in workflow["nodes"]}
+    assert xs["sampler"] > xs["latent"] and xs["save"] > xs["decode"]   # left to right by stage
+    seed = next(n for n in workflow["nodes"] if n["title"] == "sampler")["widgets_values"][:2]
+    assert seed[1] == "fixed"
+
+
+def test_run_embeds_the_workflow_in_the_png(comfy_server, tmp_path, capsys):
+    from PIL import Image
+    srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6")
+    assert main(["run", str(ROOT / "recipes/sd15-duo.yaml"), "--server", srv.url,
+                 "--out", str(tmp_path / "out"), "--plain"]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    png = next(folder.glob("*.png"))
+    workflow = json.loads(Image.open(png).info["workflow"])
+    assert {n["title"] for n in workflow["nodes"]} == set(json.loads((folder / "graph.api.json").read_text()))
