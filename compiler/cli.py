@@ -69,7 +69,7 @@ def _command_modules():
     return [importlib.import_module(f".{name}", __package__) for name in COMMAND_MODULES]
 
 
-def compile_checked(args, strict: bool = False):
+def compile_checked(args, strict: bool = False, quiet: bool = False):
     """resolve -> lower -> advisor. Warnings go to stderr; errors (and, with
     --strict, warnings) raise. Every command that makes a graph goes through here."""
     from .advise import advise, raise_errors
@@ -79,7 +79,7 @@ def compile_checked(args, strict: bool = False):
     graph = lower(recipe)
     findings = advise(recipe, graph)
     raise_errors(findings, strict or getattr(args, "strict", False))
-    for f in findings:
+    for f in findings if not quiet else ():
         print(f.format(), file=sys.stderr)
     return recipe, graph
 
@@ -123,7 +123,11 @@ def _print_cost(args, recipe, graph) -> None:
     from .presets import available_presets
     for name in args.compare if args.compare is not None else available_presets(args.file):
         other_args = _ap.Namespace(**{**vars(args), "presets": [*args.presets, name]})
-        o_recipe, o_graph = compile_checked(other_args)
+        try:
+            o_recipe, o_graph = compile_checked(other_args, quiet=True)
+        except RecipeError as exc:   # e.g. the schnell preset on an SDXL recipe
+            print(f"  {name} preset: does not apply ({exc.lines()[0]})")
+            continue
         other = estimate(o_recipe, o_graph)
         print(f"  {name} preset: {other.total / est.total:.2f}x this recipe's cost "
               f"({(other.sampling + other.hires) / (est.sampling + est.hires):.2f}x its sampling)")
