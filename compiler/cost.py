@@ -48,6 +48,13 @@ have (ComfyUI 0.8.0 --cpu, tiny Flux-shaped models, two-character scene,
   hooked LoRAs and 8 s for two global ones, at 1.06 s / 0.0735 units =
   14.4 s per unit: 0.62 and 0.28 units per LoRA.
 
+Known miss: benchmarks/hook_groups.py (SD1.5 two characters, cfg 6, 256x256,
+CPU) measured the global lowering (one group of four conds) at 2.70 s/step
+against 2.58 for the 2-group hooks lowering; this model says 0.47x. On a CPU
+a batch costs per cond, which counting groups ignores; a per-cond batch term
+would fix that case but must then compare like with like against F, whose
+global and no-LoRA rows have a single cond.
+
 These are one CPU's numbers with tiny models; on a GPU the balance of a pass
 against a weight copy differs, and depends on whether merged weights fit in
 VRAM (C2). `recipe profile RUN_DIR...` (compiler/profile.py) fits
