@@ -26,6 +26,7 @@ from .recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Re
 from .schema import validate
 from .source import Path, SourceMap, key_path, parse_key_path
 from .templates import render
+from .variants import strip_variants
 
 __all__ = ["resolve_file", "resolve_document", "RESOLVE_PASSES", "Context"]
 
@@ -272,7 +273,7 @@ def check_family(doc: dict, ctx: Context) -> dict:
     return doc
 
 
-RESOLVE_PASSES = (apply_overrides, check_schema, expand_shorthand, fill_defaults,
+RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults,
                   render_templates, place_regions, attach_inputs, check_family)
 
 
