@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add sub-commands: each has add_commands(sub, common, server_opts)
 # and a COMMANDS table. A new command family is one new module and one line here.
-COMMAND_MODULES = ("cli_run", "cli_watch", "cli_export", "cli_profile")
+COMMAND_MODULES = ("cli_run", "cli_watch", "cli_export", "cli_ab", "cli_profile")
 
 
 def _command_modules():

@@ -1,0 +1,75 @@
+"""CLI for A/B testing: `recipe diff` and `recipe extract`."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Callable, Dict
+
+from .errors import Location, RecipeError
+
+__all__ = ["COMMANDS", "add_commands"]
+
+
+def add_commands(sub, common, server_opts) -> None:
+    p = sub.add_parser("diff", help="what differs between two resolved recipes, key by key")
+    for side in ("a", "b"):
+        p.add_argument(side, metavar=side.upper(),
+                       help="a recipe file, a run folder, or git:REV:path (e.g. git:HEAD~1:recipes/portrait.yaml)")
+
+    p = sub.add_parser("extract", help="print the resolved recipe stored in an image that `recipe run` saved")
+    p.add_argument("image", help="a PNG from a run folder")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the recipe here instead of stdout")
+
+
+def cmd_diff(args) -> int:
+    from .diff import diff_documents, load_side
+    a_name, a = load_side(args.a)
+    b_name, b = load_side(args.b)
+    changes = diff_documents(a, b)
+    for change in changes:
+        print(change.format())
+    if not changes:
+        print("no differences")
+    else:
+        print(f"{len(changes)} difference{'s' if len(changes) != 1 else ''} from {a_name} to {b_name}",
+              file=sys.stderr)
+    return 0
+
+
+def extract_recipe(path: str) -> str:
+    """The resolved recipe YAML in a PNG's `recipe` text chunk (ComfyUI JSON-encodes
+    every extra_pnginfo value, REFERENCE A4)."""
+    from PIL import Image, UnidentifiedImageError
+    where = Location(path)
+    try:
+        with Image.open(path) as img:
+            text = getattr(img, "text", None) or img.info
+            raw = text.get("recipe")
+    except FileNotFoundError:
+        raise RecipeError("file not found", where) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise RecipeError(f"not an image Pillow can read ({exc})", where) from None
+    if raw is None:
+        raise RecipeError("no `recipe` metadata in this image (was it saved by `recipe run`, "
+                          "on a server without --disable-metadata?)", where)
+    try:
+        recipe = json.loads(raw)
+    except ValueError:
+        raise RecipeError("the `recipe` metadata is not JSON", where) from None
+    if not isinstance(recipe, str):
+        raise RecipeError("the `recipe` metadata is not a recipe (expected a JSON string of YAML)", where)
+    return recipe
+
+
+def cmd_extract(args) -> int:
+    text = extract_recipe(args.image)
+    if args.output:
+        from .emit import write_atomic
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+COMMANDS: Dict[str, Callable] = {"diff": cmd_diff, "extract": cmd_extract}
