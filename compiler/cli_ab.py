@@ -1,13 +1,15 @@
-"""CLI for A/B testing: `recipe diff` and `recipe extract`."""
+"""CLI for A/B testing: `recipe diff`, `recipe extract`, and the sweep side of
+`recipe run FILE --variant NAME ... | --sweep` (cli_run branches here)."""
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Callable, Dict
 
-from .errors import Location, RecipeError
+from .errors import AdviceError, Location, RecipeError
 
-__all__ = ["COMMANDS", "add_commands"]
+__all__ = ["COMMANDS", "add_commands", "run_jobs"]
 
 
 def add_commands(sub, common, server_opts) -> None:
@@ -69,6 +71,52 @@ def cmd_extract(args) -> int:
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+# -- recipe run --variant / --sweep --------------------------------------------------------
+
+def compile_jobs(args) -> tuple:
+    """(plan, compiled jobs): every job resolved, lowered and advised before
+    anything is queued, so a bad value in job 5 costs no server time."""
+    from .advise import advise, raise_errors
+    from .diff import diff_documents
+    from .lower import lower
+    from .resolve import resolve_file
+    from .sweep import Compiled
+    from .variants import job_error, plan_jobs, resolve_job
+    plan = plan_jobs(args.file, args.variants, args.sweep, args.presets)
+    base = resolve_file(args.file, args.overrides, args.presets).document
+    compiled, warnings = [], []
+    for job in plan.jobs:
+        recipe = resolve_job(args.file, job, args.overrides, args.presets)
+        graph = lower(recipe)
+        findings = advise(recipe, graph)
+        try:
+            raise_errors(findings, args.strict)
+        except AdviceError as exc:
+            raise job_error(exc, job) from None
+        warnings += [f.format() for f in findings if f.format() not in warnings]
+        compiled.append(Compiled(job, recipe, graph,
+                                 [c.to_json() for c in diff_documents(base, recipe.document)]))
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return plan, compiled
+
+
+def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
+    from .sweep import run_sweep
+    plan, compiled = compile_jobs(args)
+    say = lambda text: print(text, file=sys.stderr, flush=True)   # noqa: E731
+    sweep = run_sweep(plan, compiled, args.server, make_client, Path(args.out), say=say,
+                      cache_dir=cache_dir)
+    print(sweep.folder)
+    bad = [j for j in sweep.data["jobs"] if j["status"] != "success"]
+    if bad:
+        say(f"{len(bad)} of {len(compiled)} jobs did not succeed: "
+            + ", ".join(f"{j['label']} ({j['status']})" for j in bad[:5]) + ("…" if len(bad) > 5 else ""))
+        return 1
+    say(f"all {len(compiled)} jobs succeeded: {sweep.folder / 'report.html'}")
     return 0
 
 

@@ -21,9 +21,17 @@ def _client_opts(p) -> None:
 def add_commands(sub, common, server_opts) -> None:
     p = sub.add_parser("run", help="compile, check against the server, run, and save the images")
     common(p)
-    server_opts(p, required=True)
+    # Not server_opts: --variant/--sweep jobs spread over every --server given.
+    p.add_argument("--server", required=True, action="append", metavar="HOST:PORT",
+                   help="ComfyUI server, e.g. localhost:8188 or https://comfy.example:443; "
+                        "repeat it to spread --variant/--sweep jobs over several")
     _client_opts(p)
     p.add_argument("--strict", action="store_true", help="treat advisor warnings as errors")
+    p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
+                   help="run this variant from the recipe's `variants:` (repeatable; `base` is the recipe "
+                        "as written); each gets a run folder in one sweep folder, with a contact sheet and report")
+    p.add_argument("--sweep", action="store_true",
+                   help="run every combination of the recipe's sweep: values, cache-aware order")
 
     p = sub.add_parser("resume", help="collect the results of a run whose client went away")
     p.add_argument("run_dir", help="the run folder (it has run.json)")
@@ -46,8 +54,14 @@ def cmd_run(args) -> int:
     from .cli import compile_checked
     from .progress import make_reporter
     from .run import run_recipe
+    if args.variants or args.sweep:
+        from .cli_ab import run_jobs
+        return run_jobs(args, lambda server: _client(server, args), _cache_dir())
+    if len(args.server) > 1:
+        from .errors import RecipeError
+        raise RecipeError("several --server are for --variant and --sweep runs; one run uses one server")
     recipe, graph = compile_checked(args)
-    client = _client(args.server, args)
+    client = _client(args.server[0], args)
     reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
     record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, cache_dir=_cache_dir())
     print(record.folder)
