@@ -81,14 +81,14 @@ def gguf_hook_conflict(recipe: Recipe):
     attribute 'temp'" after every encode has run (transcripts/08)."""
     if not uses_hooks(recipe):
         return None
-    gguf = [("model.unet", recipe.model.unet_format == "gguf")] + [
-        ("model.text_encoders", any(t.lower().endswith(".gguf") for t in recipe.model.text_encoders))]
-    for key, is_gguf in gguf:
+    gguf = [("model.unet", recipe.model.unet_format == "gguf",
+             "use a .safetensors UNet (fp8 via weight_dtype), or set lora_mode: global"),
+            ("model.text_encoders", any(t.lower().endswith(".gguf") for t in recipe.model.text_encoders),
+             "use .safetensors text encoders (t5xxl_fp8_e4m3fn_scaled), or set lora_mode: global")]
+    for key, is_gguf, fix in gguf:
         if is_gguf:
             return ("a GGUF model cannot be used with hook LoRAs: ComfyUI fails at the sampler with "
-                    "\"'Linear' object has no attribute 'temp'\"",
-                    recipe.locate(key),
-                    "use a .safetensors UNet (fp8 via weight_dtype), or set lora_mode: global")
+                    "\"'Linear' object has no attribute 'temp'\"", recipe.locate(key), fix)
     return None
 
 
