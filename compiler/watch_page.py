@@ -6,8 +6,8 @@ facts, the progress of the run in flight, and the last error. The page is a
 stdlib HTTP server on 127.0.0.1 with one inline script that polls
 /state.json: no external assets, nothing to install.
 
-The recipe diff is a small key-path diff of the resolved documents, written
-here because compiler/ had no `recipe diff` code to reuse when it was written.
+The recipe diff is `recipe diff`'s own (compiler/diff.py), on the resolved
+documents of the two versions on show.
 """
 from __future__ import annotations
 
@@ -16,30 +16,13 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional
 from urllib.parse import quote, unquote
 
+from .diff import diff_documents, format_value
 from .errors import RunError
-from .source import key_path
 
-__all__ = ["key_diff", "version_facts", "facts_line", "Version", "WatchState", "PageServer", "PAGE"]
-
-_MISSING = object()
-
-
-def key_diff(old: Any, new: Any, path: tuple = ()) -> List[Tuple[str, Any, Any]]:
-    """(key path, old, new) for every value that differs; mappings are walked
-    key by key, anything else (lists too) compares whole. A side that lacks
-    the key reads as None."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        rows: List[Tuple[str, Any, Any]] = []
-        for key in list(old) + [k for k in new if k not in old]:
-            rows += key_diff(old.get(key, _MISSING), new.get(key, _MISSING), path + (key,))
-        return rows
-    if old == new:
-        return []
-    return [(key_path(path), None if old is _MISSING else old, None if new is _MISSING else new)]
-
+__all__ = ["version_facts", "facts_line", "Version", "WatchState", "PageServer", "PAGE"]
 
 def version_facts(record: Mapping, document: Mapping, previous: Optional["Version"]) -> dict:
     """What changed since the previous good version, and what it cost: nodes
@@ -47,20 +30,19 @@ def version_facts(record: Mapping, document: Mapping, previous: Optional["Versio
     time the previous version spent on the nodes that are cached now."""
     before = {t["node"]: t.get("seconds", 0.0) for t in (previous.record.get("timings") or [])} if previous else {}
     cached = list(record.get("cached") or [])
-    diff = key_diff(previous.document, document) if previous else []
+    diff = diff_documents(dict(previous.document), dict(document)) if previous else []
     outputs = record.get("outputs") or []
-    return {"since": previous.n if previous else None, "changed": [k for k, _, _ in diff],
-            "diff": [{"key": k, "old": _show(o), "new": _show(n)} for k, o, n in diff],
+    return {"since": previous.n if previous else None, "changed": [c.path for c in diff],
+            "diff": [{"key": c.path, "kind": c.kind, "old": _show(c.old, c.kind == "added"),
+                      "new": _show(c.new, c.kind == "removed")} for c in diff],
             "ran": [{"node": t["node"], "seconds": t.get("seconds", 0.0)} for t in record.get("timings") or []],
             "cached": cached,
             "saved_s": round(sum(before.get(n, 0.0) for n in cached), 3),
             "files": [o["file"] for o in outputs if isinstance(o, dict) and o.get("file")]}
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "(absent)"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def _show(value: Any, absent: bool) -> str:
+    return "(absent)" if absent else format_value(value)
 
 
 @dataclass

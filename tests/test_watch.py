@@ -24,7 +24,7 @@ from compiler.client import ComfyClient
 from compiler.lower import lower
 from compiler.resolve import resolve_file
 from compiler.watch import Debouncer, Runner, Session, prune, recipe_files, snapshot
-from compiler.watch_page import PageServer, Version, WatchState, facts_line, key_diff, version_facts
+from compiler.watch_page import PageServer, Version, WatchState, facts_line, version_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "03-change-one-prompt-partial-rerun"
@@ -176,8 +176,8 @@ def test_changed_prompt_makes_a_new_version_and_the_page_shows_it(comfy_server, 
     with urllib.request.urlopen(w.page.url + "image/2/duo-7-01.png", timeout=5) as resp:
         assert resp.read() == (second.folder / "duo-7-01.png").read_bytes()
     _chromium_shows(w.page.url, ['src="/image/2/duo-7-01.png"', 'src="/image/1/duo-7-01.png"',
-                                 "characters.roxy.prompt", "roxygirl04, 25yo woman, hard rim light",
-                                 "roxygirl04, 25yo woman, soft clamshell lighting", "re-ran 6"])
+                                 "characters.roxy.prompt", '"roxygirl04, 25yo woman, hard rim light"',
+                                 '"roxygirl04, 25yo woman, soft clamshell lighting"', "re-ran 6"])
 
 
 def _chromium_shows(url: str, needles: list) -> None:
@@ -343,11 +343,15 @@ def test_prune_keeps_the_newest_and_the_protected(tmp_path):
     assert mine == [folders[0], *folders[3:]] and [f.exists() for f in folders] == [1, 0, 0, 1, 1]
 
 
-def test_key_diff_by_key_path():
-    old = {"sampler": {"seed": 7, "steps": 20}, "characters": {"a": {"prompt": "x"}}, "hires": {"scale": 1.5}}
-    new = {"sampler": {"seed": 8, "steps": 20}, "characters": {"a": {"prompt": "y"}}, "guidance": 3.5}
-    assert key_diff(old, new) == [("sampler.seed", 7, 8), ("characters.a.prompt", "x", "y"),
-                                  ("hires", {"scale": 1.5}, None), ("guidance", None, 3.5)]
+def test_the_diff_is_by_key_path_as_recipe_diff_shows_it():
+    prev = Version(1, Path("v1"), {"sampler": {"seed": 7, "steps": 20}, "characters": {"a": {"prompt": "x"}},
+                                   "hires": {"scale": 1.5}}, status="success")
+    new = {"sampler": {"seed": 8, "steps": 20}, "characters": {"a": {"prompt": "y z"}}, "guidance": 3.5}
+    assert version_facts({}, new, prev)["diff"] == [
+        {"key": "sampler.seed", "kind": "changed", "old": "7", "new": "8"},
+        {"key": "characters.a.prompt", "kind": "changed", "old": '"x"', "new": '"y z"'},
+        {"key": "hires", "kind": "removed", "old": "{scale: 1.5}", "new": "(absent)"},
+        {"key": "guidance", "kind": "added", "old": "(absent)", "new": "3.5"}]
 
 
 def test_time_saved_is_what_the_previous_version_spent_on_nodes_cached_now():
