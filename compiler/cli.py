@@ -89,11 +89,7 @@ def cmd_compile(args) -> int:
     recipe, graph = compile_checked(args)
     if args.resolved:
         write_atomic(args.resolved, resolved_yaml(recipe))
-    if args.output:
-        write_atomic(args.output, graph.to_json())
-        print(f"wrote {args.output} ({len(graph.nodes)} nodes)", file=sys.stderr)
-    else:
-        sys.stdout.write(graph.to_json())
+    write_or_print(args.output, graph.to_json(), f" ({len(graph.nodes)} nodes)")
     return 0
 
 
@@ -133,14 +129,29 @@ def _print_cost(args, recipe, graph) -> None:
               f"({(other.sampling + other.hires) / (est.sampling + est.hires):.2f}x its sampling)")
 
 
-def cmd_validate(args) -> int:
-    from .catalogue import Catalogue, check_graph
-    recipe, graph = compile_checked(args)
+def catalogue_from(args):
+    """The node catalogue named by --object-info PATH or --server HOST:PORT."""
+    from .catalogue import Catalogue
     if args.object_info:
-        catalogue = Catalogue.from_file(args.object_info)
+        return Catalogue.from_file(args.object_info)
+    from .client import ComfyClient
+    return Catalogue(ComfyClient(args.server).object_info(), args.server)
+
+
+def write_or_print(path, text: str, note: str = "") -> None:
+    """Write `text` atomically to `path`, or print it to stdout when no path."""
+    from .emit import write_atomic
+    if path:
+        write_atomic(path, text)
+        print(f"wrote {path}{note}", file=sys.stderr)
     else:
-        from .client import ComfyClient
-        catalogue = Catalogue(ComfyClient(args.server).object_info(), args.server)
+        sys.stdout.write(text)
+
+
+def cmd_validate(args) -> int:
+    from .catalogue import check_graph
+    recipe, graph = compile_checked(args)
+    catalogue = catalogue_from(args)
     check_graph(graph, catalogue, recipe.locate)
     print(f"ok: {len(graph.nodes)} nodes fit the catalogue of {catalogue.origin}")
     return 0

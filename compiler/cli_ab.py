@@ -64,13 +64,8 @@ def extract_recipe(path: str) -> str:
 
 
 def cmd_extract(args) -> int:
-    text = extract_recipe(args.image)
-    if args.output:
-        from .emit import write_atomic
-        write_atomic(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    from .cli import write_or_print
+    write_or_print(args.output, extract_recipe(args.image))
     return 0
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Callable, Dict
 
 __all__ = ["COMMANDS", "add_commands"]
@@ -19,22 +18,11 @@ def add_commands(sub, common, server_opts) -> None:
 
 
 def cmd_export(args) -> int:
-    from .catalogue import Catalogue
-    from .cli import compile_checked
-    from .emit import write_atomic
+    from .cli import catalogue_from, compile_checked, write_or_print
     from .ui_export import to_ui
     recipe, graph = compile_checked(args)
-    if args.object_info:
-        catalogue = Catalogue.from_file(args.object_info)
-    else:
-        from .client import ComfyClient
-        catalogue = Catalogue(ComfyClient(args.server).object_info(), args.server)
-    text = json.dumps(to_ui(graph, catalogue), indent=2, ensure_ascii=False) + "\n"
-    if args.output:
-        write_atomic(args.output, text)
-        print(f"wrote {args.output} ({len(graph.nodes)} nodes): drop it onto ComfyUI to open it", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    text = json.dumps(to_ui(graph, catalogue_from(args)), indent=2, ensure_ascii=False) + "\n"
+    write_or_print(args.output, text, f" ({len(graph.nodes)} nodes): drop it onto ComfyUI to open it")
     return 0
 
 

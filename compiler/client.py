@@ -313,6 +313,12 @@ class ComfyClient:
         resp = self._call("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
         _check_status(resp, "POST", "/interrupt")
 
+    def delete_queued(self, prompt_ids: list) -> None:
+        """Drop prompts that have not started (POST /queue delete); a running
+        one is not affected: interrupt it."""
+        resp = self._call("POST", "/queue", json={"delete": list(prompt_ids)})
+        _check_status(resp, "POST", "/queue")
+
     def queue(self) -> dict:
         body = self._json("GET", "/queue")
         if not all(isinstance(body.get(k), list) for k in ("queue_running", "queue_pending")):

@@ -1,7 +1,11 @@
 """Stage 3, resolve: merged YAML document -> frozen `Recipe`.
 
-    RESOLVE_PASSES = (apply_overrides, check_schema, expand_shorthand,
-                      fill_defaults, render_templates, place_regions, check_family)
+    RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand,
+                      fill_defaults, render_templates, place_regions, attach_inputs,
+                      check_family)
+
+(`extends:` and --preset were merged before, by presets.py; `variants:` and
+`sweep:` are checked and set aside by variants.py, for `recipe run --sweep`.)
 
 Each pass takes and returns the document (a plain dict) and may read the
 `Context`; errors are collected per pass and raised once. After the passes the

@@ -322,7 +322,7 @@ class Sweep:
                 continue
             pids = [record.data["prompt_id"] for _, record in ours]
             try:   # ComfyClient has no call for it: POST /queue {"delete": [...]} drops pending ones
-                lane.client._call("POST", "/queue", json={"delete": pids})
+                lane.client.delete_queued(pids)
                 for pid in pids:
                     lane.client.interrupt(pid)
             except RunError as exc:
