@@ -199,11 +199,14 @@ class Runner(threading.Thread):
         return self._current
 
     def _interrupt(self, build: Optional[Build], client: ComfyClient) -> None:
-        """POST /interrupt with the prompt id of `build`, if it has been prepared."""
+        """Drop `build`'s prompt from the server's queue, or interrupt it if it
+        runs, by its prompt id (never anyone else's), once it is prepared."""
         if build is None or build.record is None:
             return   # not prepared yet: _LiveReporter interrupts it when it shows up
         try:
-            client.interrupt(build.record.data["prompt_id"])
+            pid = build.record.data["prompt_id"]
+            client.delete_queued([pid])   # still waiting behind someone else's prompt: drop it
+            client.interrupt(pid)         # already running: stop it (a no-op otherwise)
         except RunError as exc:
             self.warn(f"error: could not interrupt the previous version: {exc}")
 
