@@ -9,7 +9,7 @@ import sys
 from typing import Callable, Dict, List, Optional
 
 from . import __version__
-from .errors import RecipeError
+from .errors import Location, RecipeError
 
 __all__ = ["main"]
 
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", metavar="PRESET",
                    help="with --cost: compare against this preset (repeatable; default: every preset found)")
     p.add_argument("--out", default="out", help="run folders, to count encodes still cached (default: out)")
+    p.add_argument("--profile", metavar="PATH", help="with --cost: per-unit costs fitted by `recipe profile` "
+                                                      "(default: <out>/<recipe>/profile.json when present)")
 
     for module in _command_modules():
         module.add_commands(sub, _common, _server_opts)
@@ -112,10 +114,15 @@ def _print_cost(args, recipe, graph) -> None:
     import argparse as _ap
     from .cost import describe, estimate
     from .run import latest_graph
-    est = estimate(recipe, graph, latest_graph(args.out, recipe.name))
+    calibration = _calibration(args, recipe)
+    units = calibration.get("units") if calibration else None
+    est = estimate(recipe, graph, latest_graph(args.out, recipe.name), units=units)
     print(f"cost estimate for {recipe.source} (1 unit = one model pass at 1024x1024):")
     for key, value in describe(recipe, est).items():
         print(f"  {key:<12} {value}")
+    if calibration and calibration.get("seconds_per_unit"):
+        print(f"  {'on server':<12} about {est.total * calibration['seconds_per_unit']:.0f} s of sampling on "
+              f"{calibration.get('server', '?')} (calibrated by recipe profile: {calibration['_path']})")
     from .presets import available_presets
     for name in args.compare if args.compare is not None else available_presets(args.file):
         other_args = _ap.Namespace(**{**vars(args), "presets": [*args.presets, name]})
@@ -146,6 +153,23 @@ def write_or_print(path, text: str, note: str = "") -> None:
         print(f"wrote {path}{note}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def _calibration(args, recipe) -> dict:
+    """The profile.json `recipe profile` fitted: --profile PATH, else the one
+    beside this recipe's run folders. {} when there is none."""
+    import json
+    from pathlib import Path
+    path = Path(args.profile) if getattr(args, "profile", None) else Path(args.out, recipe.name, "profile.json")
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        if getattr(args, "profile", None):
+            raise RecipeError("profile file not found", Location(str(path))) from None
+        return {}
+    except (OSError, ValueError) as exc:
+        raise RecipeError(f"cannot read profile: {exc}", Location(str(path))) from None
+    return {**data, "_path": str(path)} if isinstance(data, dict) else {}
 
 
 def cmd_validate(args) -> int:

@@ -163,3 +163,21 @@ def test_a_failed_run_is_skipped_and_nothing_to_fit_is_exit_2(runs, capsys, tmp_
     assert not (tmp_path / "q.json").exists()
     assert main(["profile", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_check_cost_uses_the_fitted_profile(tmp_path, capsys):
+    """`recipe check --cost` turns units into seconds with what `recipe profile` fitted."""
+    import json as _json
+    from compiler.cli import main as _main
+    from compiler.cost import UNITS
+    profile_file = tmp_path / "profile.json"
+    profile_file.write_text(_json.dumps({"server": "http://gpu:8188", "seconds_per_unit": 2.0,
+                                         "units": dict(UNITS)}))
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes/sd15-duo.yaml")
+    assert _main(["check", recipe, "--cost", "--compare", "speed", "--profile", str(profile_file),
+                  "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    total = float(next(l for l in out.splitlines() if l.strip().startswith("total")).split()[1])
+    line = next(l for l in out.splitlines() if "on server" in l)
+    assert f"about {total * 2.0:.0f} s of sampling on http://gpu:8188" in line
+    assert _main(["check", recipe, "--cost", "--profile", str(tmp_path / "none.json")]) == 2
