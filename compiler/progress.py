@@ -6,6 +6,7 @@ depends on where the output goes, only how.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Callable, Optional, TextIO
 
@@ -76,8 +77,11 @@ class BarReporter(Reporter):
         from tqdm import tqdm
         if self._bar_node != node_id:
             self.done()
+            # A terminal that reports 0 columns (some multiplexers, `script`)
+            # would make tqdm draw nothing; fall back to a sane width.
+            width = shutil.get_terminal_size((100, 20)).columns
             self._bar = tqdm(total=maximum, desc=f"{node_id} — step", file=self.stream,
-                             unit="step", dynamic_ncols=True, leave=True)
+                             unit="step", ncols=width, leave=True)
             self._bar_node = node_id
         self._bar.n = value
         self._bar.set_description(f"{node_id} — step {value}/{maximum}", refresh=False)
