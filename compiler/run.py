@@ -71,8 +71,14 @@ def new_run_folder(out: Path, recipe: Recipe) -> Path:
     return folder
 
 
-def prepare(recipe: Recipe, graph: Graph, out: Path, client: ComfyClient) -> RunRecord:
-    folder = new_run_folder(out, recipe)
+def prepare(recipe: Recipe, graph: Graph, out: Path, client: ComfyClient,
+            folder: Optional[Path] = None) -> RunRecord:
+    """Write the run folder before anything is queued: a new timestamped one
+    under <out>/<recipe>/, or exactly `folder` (a sweep names them by job)."""
+    if folder is None:
+        folder = new_run_folder(out, recipe)
+    else:
+        folder.mkdir(parents=True, exist_ok=False)
     write_atomic(folder / "recipe.resolved.yaml", resolved_yaml(recipe))
     write_atomic(folder / "graph.api.json", graph.to_json())
     record = RunRecord(folder, {})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import threading
 import time
@@ -212,13 +211,9 @@ class Sweep:
         return nearest(lane.last, candidates, self.prints) if self.order == "cache" else candidates[0]
 
     def _prepare(self, index: int, lane: Lane) -> RunRecord:
-        """run.prepare names its folder by time under <out>/<recipe>/; a sweep's
-        run folders are named by job, so prepare aside and move it in whole."""
+        """A normal run folder, named by job inside the sweep folder."""
         c, entry = self.compiled[index], self.data["jobs"][index]
-        record = prepare(c.recipe, c.graph, self.folder / ".preparing", lane.client)
-        target = self.folder / entry["folder"]
-        os.replace(record.folder, target)
-        record.folder = target
+        record = prepare(c.recipe, c.graph, self.folder, lane.client, folder=self.folder / entry["folder"])
         record.update(sweep={"folder": "..", "job": index, "label": c.job.label,
                              "overrides": list(c.job.overrides)})
         return record
@@ -350,7 +345,6 @@ class Sweep:
             ok = statuses.count("success")
             self.data["status"] = "success" if ok == len(statuses) else ("partial" if ok else "failed")
         self.data.update(finished_at=_stamp(), counts={s: statuses.count(s) for s in sorted(set(statuses))})
-        _remove_empty(self.folder / ".preparing")
         for name, make in (("contact sheet", _contact), ("report", _report)):
             try:
                 make(self.folder, self.data)
@@ -368,15 +362,6 @@ def _contact(folder: Path, data: dict) -> None:
 def _report(folder: Path, data: dict) -> None:
     from .report import write_report
     write_report(folder, data)
-
-
-def _remove_empty(path: Path) -> None:
-    """The .preparing scaffolding, unless Ctrl-C left a run folder in it."""
-    for sub in sorted(path.rglob("*"), reverse=True) + [path] if path.is_dir() else []:
-        try:
-            sub.rmdir()
-        except OSError:
-            pass   # not empty (or not a folder): keep it, something is in it
 
 
 def run_sweep(plan: Plan, compiled: Sequence[Compiled], servers: Sequence[str], make_client: Callable,
