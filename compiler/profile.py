@@ -257,7 +257,8 @@ def profile(run_dirs: Sequence[str], save: Optional[str] = None) -> Tuple[Fit, s
     result = fit(observations)
     text = report(observations, result, skipped)
     target = Path(save) if save else Path(run_dirs[0]).resolve().parent / "profile.json"
-    first = _record(observations[0].run)
+    from .run import RunRecord
+    first = RunRecord.read(observations[0].run)
     data = {
         "server": observations[0].server,
         "servers": sorted({o.server for o in observations}),
@@ -277,9 +278,3 @@ def profile(run_dirs: Sequence[str], save: Optional[str] = None) -> Tuple[Fit, s
     write_atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return result, text, target
 
-
-def _record(folder: Path) -> dict:
-    try:
-        return json.loads((Path(folder) / "run.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}

@@ -11,7 +11,6 @@ silently broken images); tests read the same verdict from `data-check`.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import List
 from urllib.parse import quote
@@ -95,10 +94,8 @@ def render_report(folder: Path, data: dict) -> str:
 
 
 def _run_json(folder: Path, job: dict) -> dict:
-    try:
-        return json.loads((folder / job["folder"] / "run.json").read_text("utf-8"))
-    except (OSError, ValueError, KeyError):
-        return {}
+    from .run import RunRecord
+    return RunRecord.read(folder / job["folder"]) if "folder" in job else {}
 
 
 def _job_card(folder: Path, job: dict) -> str:

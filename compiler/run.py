@@ -41,6 +41,16 @@ class RunRecord:
     def __init__(self, folder: Path, data: dict):
         self.folder, self.data = folder, data
 
+    @staticmethod
+    def read(folder: Path) -> dict:
+        """run.json as a dict, or {} when it is missing or unreadable: for
+        reports and profiles over folders that may be incomplete."""
+        try:
+            data = json.loads((Path(folder) / "run.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
     @classmethod
     def load(cls, folder: Path) -> "RunRecord":
         try:
