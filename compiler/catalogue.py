@@ -132,19 +132,13 @@ def _check_value(name: str, value: Any, ispec: list):
 def _combo_problem(name: str, value: Any, options: List[Any]):
     kind = _FILE_KINDS.get(name)
     if kind:
-        near = _suggest_file(str(value), [str(o) for o in options])
+        # Compare names without their extension: every LoRA ends in
+        # .safetensors, which would otherwise make any two names look alike.
+        near = suggest(str(value).rsplit(".", 1)[0], {str(o).rsplit(".", 1)[0]: str(o) for o in options})
         have = "the server has " + ", ".join(map(str, options[:6])) + (", ..." if len(options) > 6 else "")
         return f"{kind} file `{value}` is not on the server{near}", "" if near else have
     listed = ", ".join(map(str, options[:12])) + (", ..." if len(options) > 12 else "")
     return f"`{value}` is not a valid {name}{suggest(value, options)}", f"one of: {listed}"
-
-
-def _suggest_file(value: str, options: List[str]) -> str:
-    """Compare names without their extension: every LoRA ends in .safetensors,
-    which would otherwise make any two names look alike."""
-    stems = {o.rsplit(".", 1)[0]: o for o in options}
-    hint = suggest(value.rsplit(".", 1)[0], list(stems))
-    return hint.replace(hint[hint.find("`") + 1:hint.rfind("`")], stems[hint[hint.find("`") + 1:hint.rfind("`")]]) if hint else ""
 
 
 def _check_number(kind: type, label: str):

@@ -30,9 +30,11 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def suggest(word: str, choices) -> str:
-    """' (did you mean `x`?)' or ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean `{match[0]}`?)" if match else ""
+    """' (did you mean `x`?)' or ''. `choices` may be a mapping from the text
+    compared to the text shown (file stems -> file names, var -> vars.var)."""
+    shown = choices if isinstance(choices, dict) else {str(c): str(c) for c in choices}
+    match = difflib.get_close_matches(str(word), [str(c) for c in shown], n=1, cutoff=0.6)
+    return f" (did you mean `{shown[match[0]]}`?)" if match else ""
 
 
 def validate(data: Any, source: SourceMap) -> None:

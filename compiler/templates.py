@@ -68,10 +68,7 @@ def _undefined_message(message: str, context: Mapping[str, Any]) -> str:
         # `{{ ligth }}` most often means a var: offer `vars.light` too.
         names = {k: k for k in context}
         names.update({k: f"vars.{k}" for k in context.get("vars", {}) if k not in names})
-        hint = suggest(name, list(names))
-        if hint:
-            hint = hint.replace(f"`{hint.split('`')[1]}`", f"`{names[hint.split('`')[1]]}`")
-        return f"template uses undefined `{name}`{hint}"
+        return f"template uses undefined `{name}`{suggest(name, names)}"
     return f"template uses an undefined value: {message}"
 
 
