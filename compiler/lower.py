@@ -36,6 +36,7 @@ class Lowering:
     variant: Variant
     b: GraphBuilder = field(default_factory=GraphBuilder)
     model: Optional[Link] = None
+    unshifted: Optional[Link] = None   # the model before ModelSamplingFlux, for the hires pass's own shift
     clip: Optional[Link] = None
     vae: Optional[Link] = None
     masks: Dict[str, Link] = field(default_factory=dict)
@@ -146,6 +147,7 @@ def global_loras(low: Lowering) -> None:
 
 
 def model_sampling(low: Lowering) -> None:
+    low.unshifted = low.model
     if low.variant.model_sampling:
         w, h = low.recipe.canvas.width, low.recipe.canvas.height
         low.model = low.b.add("model.sampling", "ModelSamplingFlux", "model.variant", model=low.model,
@@ -298,17 +300,12 @@ def hires(low: Lowering) -> None:
     model = low.model
     if low.variant.model_sampling:
         w, hh = (16 * round(v * h.scale / 16) for v in (r.canvas.width, r.canvas.height))
-        base = Link("model.unet", 0) if r.lora_mode == "hooks" else _pre_sampling_model(low)
-        model = b.add("hires.sampling", "ModelSamplingFlux", "hires.scale", model=base,
+        model = b.add("hires.sampling", "ModelSamplingFlux", "hires.scale", model=low.unshifted,
                       max_shift=1.15, base_shift=0.5, width=w, height=hh)[0]
     s = r.sampler
     low.samples = b.add("hires.sampler", "KSampler", "hires", model=model, seed=s.seed, steps=h.steps,
                         cfg=s.cfg, sampler_name=s.name, scheduler=s.scheduler, positive=low.positive,
                         negative=low.negative, latent_image=up, denoise=h.denoise)[0]
-
-
-def _pre_sampling_model(low: Lowering) -> Link:
-    return low.b.get("model.sampling").input("model")
 
 
 def decode_and_save(low: Lowering) -> None:

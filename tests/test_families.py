@@ -219,3 +219,18 @@ def test_run_embeds_the_workflow_in_the_png(comfy_server, tmp_path, capsys):
     png = next(folder.glob("*.png"))
     workflow = json.loads(Image.open(png).info["workflow"])
     assert {n["title"] for n in workflow["nodes"]} == set(json.loads((folder / "graph.api.json").read_text()))
+
+
+def test_hires_on_flux_from_one_checkpoint_links_to_the_checkpoint(tmp_path):
+    # The hires pass's own ModelSamplingFlux starts from the unshifted model,
+    # whichever loader made it (it once pointed at a model.unet that was not there).
+    path = write(tmp_path, """\
+        model: {family: flux, checkpoint: tiny-flux-dev-fp8_e4m3fn.safetensors}
+        characters:
+          a: {lora: tiny-char-a.safetensors, prompt: a, region: left}
+          b: {lora: tiny-char-b.safetensors, prompt: b, region: right}
+        hires: {scale: 1.5}
+        """)
+    recipe, graph = compile_file(path)
+    assert graph["hires.sampling"].input("model") == Link("model.checkpoint", 0)
+    assert graph["hires.sampling"].input("model") == graph["model.sampling"].input("model")
