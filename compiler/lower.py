@@ -159,7 +159,7 @@ def masks(low: Lowering) -> None:
     w, h = r.canvas.width, r.canvas.height
     done: Dict[str, dict] = {}
     for c in r.characters:
-        spec = r.document["characters"][c.id]["region"]
+        spec = dict(c.region.spec)
         if c.region.kind == "full":
             continue
         if c.region.kind == "mask":

@@ -45,7 +45,7 @@ class Region:
     kind: str                  # columns | rows | box | full | mask
     box: Box                   # the region proper, before feathering
     feather: int               # soft-edge width in pixels
-    spec: Tuple = ()           # what the user wrote, in full form, for messages
+    spec: Tuple = ()           # the full form as sorted (key, value) pairs, lists as tuples
     mask: Optional[InputFile] = None   # a painted mask (kind "mask")
     channel: str = "red"
 

@@ -327,6 +327,6 @@ def _character(cid: str, c: dict, ctx: Context) -> Character:
         id=cid, name=c["name"], loras=_loras(c),
         trigger=c["trigger"], prompt=c["prompt"],
         region=Region(kind=kind, box=ctx.boxes[cid], feather=int(region["feather"]),
-                      spec=tuple(sorted((k, str(v)) for k, v in region.items())),
+                      spec=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in region.items())),
                       mask=ctx.files.get(f"characters.{cid}.region.mask"), channel=region.get("channel", "red")),
     )
