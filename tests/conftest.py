@@ -64,35 +64,32 @@ class BrokenServer:
             conn.close()
 
 
-@pytest.fixture
-def comfy_server():
-    """comfy_server(scenario="01-success-two-characters-hooks", **kwargs) -> a running
-    ComfyTestServer (kwargs: time_scale and the faults listed in tests/comfy_server.py)."""
+def _started(make):
+    """A factory fixture's body: start servers on demand, stop them all after."""
     started = []
 
-    def start(scenario: str = "01-success-two-characters-hooks", **kwargs) -> ComfyTestServer:
-        server = ComfyTestServer(scenario, **kwargs).__enter__()
+    def start(*args, **kwargs):
+        server = make(*args, **kwargs).__enter__()
         started.append(server)
         return server
 
     yield start
     for server in reversed(started):
         server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def comfy_server():
+    """comfy_server(scenario="01-success-two-characters-hooks", **kwargs) -> a running
+    ComfyTestServer (kwargs: time_scale and the faults listed in tests/comfy_server.py)."""
+    yield from _started(lambda scenario="01-success-two-characters-hooks", **kwargs:
+                        ComfyTestServer(scenario, **kwargs))
 
 
 @pytest.fixture
 def broken_server():
     """broken_server("close" | "garbage" | "silent") -> a TCP listener that is not ComfyUI."""
-    started = []
-
-    def start(mode: str) -> BrokenServer:
-        server = BrokenServer(mode).__enter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in reversed(started):
-        server.__exit__(None, None, None)
+    yield from _started(BrokenServer)
 
 
 @pytest.fixture
