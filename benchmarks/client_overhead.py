@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from compiler.client import ComfyClient  # noqa: E402
+from compiler.comfy.client import ComfyClient  # noqa: E402
 from compiler.lower import lower  # noqa: E402
-from compiler.progress import Reporter  # noqa: E402
-from compiler.resolve import resolve_file  # noqa: E402
-from compiler.run import run_recipe  # noqa: E402
+from compiler.run.progress import Reporter  # noqa: E402
+from compiler.resolve.passes import resolve_file  # noqa: E402
+from compiler.run.steps import run_recipe  # noqa: E402
 
 TARGET_MS = 100.0
 

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compiler.client import ComfyClient  # noqa: E402
+from compiler.comfy.client import ComfyClient  # noqa: E402
 from compiler.lower import lower  # noqa: E402
-from compiler.resolve import resolve_file  # noqa: E402
+from compiler.resolve.passes import resolve_file  # noqa: E402
 
 
 def graphs(steps: int, seed: int) -> dict:

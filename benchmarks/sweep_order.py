@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from comfy_server import ComfyTestServer  # noqa: E402
-from compiler.client import ComfyClient  # noqa: E402
-from compiler.graph import Graph  # noqa: E402
+from compiler.comfy.client import ComfyClient  # noqa: E402
+from compiler.ir.graph import Graph  # noqa: E402
 from compiler.lower import lower  # noqa: E402
-from compiler.sweep import Compiled, run_sweep  # noqa: E402
-from compiler.variants import plan_jobs, resolve_job  # noqa: E402
+from compiler.ab.sweep import Compiled, run_sweep  # noqa: E402
+from compiler.ab.variants import plan_jobs, resolve_job  # noqa: E402
 
 SCENARIO = "11-success-sd15-checkpoint-two-characters-cfg6"
 RECIPE = f"""\

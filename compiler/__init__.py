@@ -9,25 +9,25 @@ templates) -> lower -> catalogue/advise (check) -> client/run (submit, collect).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from compiler._version import __version__
 
 from typing import Sequence, Tuple
 
-from .errors import Location, RecipeError
-from .graph import Graph
-from .recipe import Recipe
+from compiler.errors import Location, RecipeError
+from compiler.ir.graph import Graph
+from compiler.ir.recipe import Recipe
 
 __all__ = ["compile_file", "resolve_file", "to_graph", "Recipe", "Graph", "RecipeError", "Location",
            "__version__"]
 
 
 def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
-    from .resolve import resolve_file as _resolve
+    from compiler.resolve.passes import resolve_file as _resolve
     return _resolve(path, overrides, presets)
 
 
 def to_graph(recipe: Recipe) -> Graph:
-    from .lower import lower as _lower
+    from compiler.lower import lower as _lower
     return _lower(recipe)
 
 

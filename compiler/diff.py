@@ -19,8 +19,8 @@ from typing import Any, List, Tuple
 
 import yaml
 
-from .errors import Location, RecipeError
-from .source import Path as KeyPath, key_path
+from compiler.errors import Location, RecipeError
+from compiler.source import Path as KeyPath, key_path
 
 __all__ = ["Change", "diff_documents", "load_side", "format_value"]
 
@@ -94,8 +94,8 @@ def load_side(spec: str) -> Tuple[str, dict]:
 
 
 def _resolved(path: str, display: str) -> dict:
-    from .resolve import resolve_file
-    from .schema import load_schema
+    from compiler.resolve.passes import resolve_file
+    from compiler.resolve.schema import load_schema
     doc = copy.deepcopy(dict(resolve_file(path, display=display).document))
     doc["version"] = 1    # every resolved recipe says so (emit.resolved_yaml); a source may not
     order = list(load_schema()["properties"])   # as recipe.resolved.yaml reads, top-down

@@ -20,11 +20,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from . import regions
-from .errors import LowerError
-from .families import Family, Variant, family_of, loader_of, variant_of
-from .graph import Graph, GraphBuilder, Link
-from .recipe import Box, Character, Recipe
+from compiler.ir import regions
+from compiler.errors import LowerError
+from compiler.ir.families import Family, Variant, family_of, loader_of, variant_of
+from compiler.ir.graph import Graph, GraphBuilder, Link
+from compiler.ir.recipe import Box, Character, Recipe
 
 __all__ = ["lower", "LOWER_STEPS", "folds_scene", "uses_hooks", "gguf_hook_conflict"]
 

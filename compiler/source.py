@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional, Tuple, Union
 
-from .errors import Location
+from compiler.errors import Location
 
 __all__ = ["Path", "SourceMap", "key_path", "parse_key_path"]
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from compiler.advise import RULES, advise
-from compiler.cli import build_parser, main
+from compiler.check.advise import RULES, advise
+from compiler.cli.main import build_parser, main
 from compiler.errors import LowerError
-from compiler.graph import Graph
+from compiler.ir.graph import Graph
 from compiler.lower import lower
-from compiler.resolve import resolve_file
+from compiler.resolve.passes import resolve_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "advise"

@@ -12,7 +12,7 @@ import time
 import pytest
 from PIL import Image
 
-from compiler.client import ComfyClient, Event, ServerAddress, Timeouts, parse_server
+from compiler.comfy.client import ComfyClient, Event, ServerAddress, Timeouts, parse_server
 from compiler.errors import (ConnectError, ProtocolError, RecipeError, RejectedError, RunError,
                              RunTimeout, ServerError)
 

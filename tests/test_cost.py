@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from compiler import compile_file
-from compiler.cli import main
-from compiler.cost import UNITS, estimate, hook_groups
+from compiler.cli.main import main
+from compiler.check.cost import UNITS, estimate, hook_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 

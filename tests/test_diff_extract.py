@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from compiler.cli import main
+from compiler.cli.main import main
 from compiler.diff import Change, diff_documents
 
 ROOT = Path(__file__).resolve().parents[1]

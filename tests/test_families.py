@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from compiler import compile_file
-from compiler.catalogue import Catalogue, check_graph
-from compiler.cli import main
-from compiler.graph import Link
+from compiler.check.catalogue import Catalogue, check_graph
+from compiler.cli.main import main
+from compiler.ir.graph import Link
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT.parent / "shared/comfyui/object_info.json"
@@ -153,7 +153,7 @@ def test_missing_image_is_a_recipe_error(tmp_path, capsys):
 
 
 def test_resolved_recipe_with_an_image_recompiles_from_elsewhere(tmp_path):
-    from compiler.emit import resolved_yaml
+    from compiler.resolve.written import resolved_yaml
     (tmp_path / "photo.png").write_bytes((DATA / "photo.png").read_bytes())
     path = write(tmp_path, """\
         model: {family: sd15, checkpoint: x.safetensors}
@@ -189,7 +189,7 @@ def test_run_uploads_the_image_before_queueing(comfy_server, tmp_path, capsys):
 
 @pytest.mark.parametrize("recipe_file", sorted(p.name for p in (ROOT / "recipes").glob("*.yaml")))
 def test_ui_export_round_trips_every_example(recipe_file, catalogue, tmp_path, capsys):
-    from compiler.ui_export import from_ui
+    from compiler.comfy.workflow import from_ui
     out = tmp_path / "wf.json"
     assert main(["export", "--ui", str(ROOT / "recipes" / recipe_file), "--object-info", str(CATALOGUE),
                  "-o", str(out)]) == 0, capsys.readouterr().err

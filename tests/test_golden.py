@@ -29,10 +29,10 @@ from pathlib import Path
 import pytest
 
 from compiler import compile_file
-from compiler.cli import main
-from compiler.catalogue import Catalogue, check_graph
-from compiler.emit import resolved_yaml
-from compiler.recipe import Recipe
+from compiler.cli.main import main
+from compiler.check.catalogue import Catalogue, check_graph
+from compiler.resolve.written import resolved_yaml
+from compiler.ir.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
-from compiler.cost import UNITS, sampler_terms
-from compiler.graph import Graph
-from compiler.profile import fit, observe
-from compiler.resolve import resolve_file
+from compiler.cli.main import main
+from compiler.check.cost import UNITS, sampler_terms
+from compiler.ir.graph import Graph
+from compiler.run.profile import fit, observe
+from compiler.resolve.passes import resolve_file
 
 try:
     from .comfy_server import ComfyTestServer
@@ -168,8 +168,8 @@ def test_a_failed_run_is_skipped_and_nothing_to_fit_is_exit_2(runs, capsys, tmp_
 def test_check_cost_uses_the_fitted_profile(tmp_path, capsys):
     """`recipe check --cost` turns units into seconds with what `recipe profile` fitted."""
     import json as _json
-    from compiler.cli import main as _main
-    from compiler.cost import UNITS
+    from compiler.cli.main import main as _main
+    from compiler.check.cost import UNITS
     profile_file = tmp_path / "profile.json"
     profile_file.write_text(_json.dumps({"server": "http://gpu:8188", "seconds_per_unit": 2.0,
                                          "units": dict(UNITS)}))

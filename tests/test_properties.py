@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler import compile_file
-from compiler.catalogue import Catalogue, check_graph
-from compiler.emit import resolved_yaml
-from compiler.graph import Link
+from compiler.check.catalogue import Catalogue, check_graph
+from compiler.resolve.written import resolved_yaml
+from compiler.ir.graph import Link
 
 OBJECT_INFO = Path(__file__).resolve().parents[2] / "shared" / "comfyui" / "object_info.json"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from compiler.cli import main
+from compiler.cli.main import main
 
 URL = os.environ.get("COMFYUI_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="set COMFYUI_URL to run against a real ComfyUI")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from compiler.cli import main
-from compiler.contact import BG, FAINT, caption, layout
+from compiler.cli.main import main
+from compiler.ab.contact import BG, FAINT, caption, layout
 
 try:
     from .comfy_server import ComfyTestServer
@@ -149,7 +149,7 @@ def test_layouts_for_one_three_and_failed():
 
 
 def test_failed_cells_are_marked_on_the_sheet(tmp_path):
-    from compiler.contact import write_contact_sheet
+    from compiler.ab.contact import write_contact_sheet
     data = {"recipe": "x", "axes": [{"key": "variant", "label": "variant", "values": ["a", "b"]}],
             "jobs": [{"index": 0, "label": "a", "coords": {"variant": "a"}, "status": "failed", "images": []},
                      {"index": 1, "label": "b", "coords": {"variant": "b"}, "status": "success",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from compiler import compile_file
-from compiler.graph import Link
-from compiler.resolve import resolve_file
+from compiler.ir.graph import Link
+from compiler.resolve.passes import resolve_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = "recipes/portrait.yaml"

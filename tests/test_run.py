@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from compiler.cli import main
-from compiler.client import ComfyClient
-from compiler.resolve import resolve_file
+from compiler.cli.main import main
+from compiler.comfy.client import ComfyClient
+from compiler.resolve.passes import resolve_file
 from compiler.lower import lower
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def test_ctrl_c_interrupts_only_our_prompt(comfy_server, tmp_path):
 
 
 def test_resume_collects_a_run_whose_client_died(comfy_server, capsys, tmp_path):
-    from compiler.run import prepare, preflight, _queue
+    from compiler.run.steps import prepare, preflight, _queue
     srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6", time_scale=0.01)
     recipe = resolve_file(SD15[0])
     graph = lower(recipe)

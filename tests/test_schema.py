@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jsonschema
 
-from compiler.schema import load_schema
+from compiler.resolve.schema import load_schema
 
 
 def _fields(node, path=""):

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compiler.cli import main
-from compiler.client import ComfyClient
-from compiler.graph import Graph
+from compiler.cli.main import main
+from compiler.comfy.client import ComfyClient
+from compiler.ir.graph import Graph
 from compiler.lower import lower
-from compiler.order import footprint, order_cost
-from compiler.resolve import resolve_file
+from compiler.ab.order import footprint, order_cost
+from compiler.resolve.passes import resolve_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "11-success-sd15-checkpoint-two-characters-cfg6"

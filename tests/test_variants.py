@@ -12,14 +12,14 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.cli import main
-from compiler.emit import resolved_yaml
+from compiler.cli.main import main
+from compiler.resolve.written import resolved_yaml
 from compiler.errors import RecipeError
 from compiler.lower import lower
-from compiler.order import Footprint, footprint, greedy_order, nearest, order_cost
-from compiler.resolve import resolve_file
-from compiler.schema import load_schema
-from compiler.variants import plan_jobs, resolve_job, set_item, short_name
+from compiler.ab.order import Footprint, footprint, greedy_order, nearest, order_cost
+from compiler.resolve.passes import resolve_file
+from compiler.resolve.schema import load_schema
+from compiler.ab.variants import plan_jobs, resolve_job, set_item, short_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SD15 = ROOT / "recipes" / "sd15-duo.yaml"

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler.client import ComfyClient
+from compiler.comfy.client import ComfyClient
 from compiler.lower import lower
-from compiler.resolve import resolve_file
-from compiler.watch import Debouncer, Runner, Session, prune, recipe_files, snapshot
-from compiler.watch_page import PageServer, Version, WatchState, facts_line, version_facts
+from compiler.resolve.passes import resolve_file
+from compiler.watch.loop import Debouncer, Runner, Session, prune, recipe_files, snapshot
+from compiler.watch.page import PageServer, Version, WatchState, facts_line, version_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "03-change-one-prompt-partial-rerun"

@@ -1,0 +1,2 @@
+"""Stage 5: the graph against a server's catalogue, the advisor's rules, the cost model.
+"""

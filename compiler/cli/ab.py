@@ -1,0 +1,118 @@
+"""CLI for A/B testing: `recipe diff`, `recipe extract`, and the sweep side of
+`recipe run FILE --variant NAME ... | --sweep` (cli_run branches here)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Dict
+
+from compiler.errors import AdviceError, Location, RecipeError
+
+__all__ = ["COMMANDS", "add_commands", "run_jobs"]
+
+
+def add_commands(sub, common, server_opts) -> None:
+    p = sub.add_parser("diff", help="what differs between two resolved recipes, key by key")
+    for side in ("a", "b"):
+        p.add_argument(side, metavar=side.upper(),
+                       help="a recipe file, a run folder, or git:REV:path (e.g. git:HEAD~1:recipes/portrait.yaml)")
+
+    p = sub.add_parser("extract", help="print the resolved recipe stored in an image that `recipe run` saved")
+    p.add_argument("image", help="a PNG from a run folder")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the recipe here instead of stdout")
+
+
+def cmd_diff(args) -> int:
+    from compiler.diff import diff_documents, load_side
+    a_name, a = load_side(args.a)
+    b_name, b = load_side(args.b)
+    changes = diff_documents(a, b)
+    for change in changes:
+        print(change.format())
+    if not changes:
+        print("no differences")
+    else:
+        print(f"{len(changes)} difference{'s' if len(changes) != 1 else ''} from {a_name} to {b_name}",
+              file=sys.stderr)
+    return 0
+
+
+def extract_recipe(path: str) -> str:
+    """The resolved recipe YAML in a PNG's `recipe` text chunk (ComfyUI JSON-encodes
+    every extra_pnginfo value, REFERENCE A4)."""
+    from PIL import Image, UnidentifiedImageError
+    where = Location(path)
+    try:
+        with Image.open(path) as img:
+            text = getattr(img, "text", None) or img.info
+            raw = text.get("recipe")
+    except FileNotFoundError:
+        raise RecipeError("file not found", where) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise RecipeError(f"not an image Pillow can read ({exc})", where) from None
+    if raw is None:
+        raise RecipeError("no `recipe` metadata in this image (was it saved by `recipe run`, "
+                          "on a server without --disable-metadata?)", where)
+    try:
+        recipe = json.loads(raw)
+    except ValueError:
+        raise RecipeError("the `recipe` metadata is not JSON", where) from None
+    if not isinstance(recipe, str):
+        raise RecipeError("the `recipe` metadata is not a recipe (expected a JSON string of YAML)", where)
+    return recipe
+
+
+def cmd_extract(args) -> int:
+    from compiler.cli.common import write_or_print
+    write_or_print(args.output, extract_recipe(args.image))
+    return 0
+
+
+# -- recipe run --variant / --sweep --------------------------------------------------------
+
+def compile_jobs(args) -> tuple:
+    """(plan, compiled jobs): every job resolved, lowered and advised before
+    anything is queued, so a bad value in job 5 costs no server time."""
+    from compiler.check.advise import advise, raise_errors
+    from compiler.diff import diff_documents
+    from compiler.lower import lower
+    from compiler.resolve.passes import resolve_file
+    from compiler.ab.sweep import Compiled
+    from compiler.ab.variants import job_error, plan_jobs, resolve_job
+    plan = plan_jobs(args.file, args.variants, args.sweep, args.presets)
+    base = resolve_file(args.file, args.overrides, args.presets).document
+    compiled, warnings = [], []
+    for job in plan.jobs:
+        recipe = resolve_job(args.file, job, args.overrides, args.presets)
+        graph = lower(recipe)
+        findings = advise(recipe, graph)
+        try:
+            raise_errors(findings, args.strict)
+        except AdviceError as exc:
+            raise job_error(exc, job) from None
+        warnings += [f.format() for f in findings if f.format() not in warnings]
+        compiled.append(Compiled(job, recipe, graph,
+                                 [c.to_json() for c in diff_documents(base, recipe.document)]))
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return plan, compiled
+
+
+def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
+    from compiler.ab.sweep import run_sweep
+    plan, compiled = compile_jobs(args)
+    say = lambda text: print(text, file=sys.stderr, flush=True)   # noqa: E731
+    sweep = run_sweep(plan, compiled, args.server, make_client, Path(args.out), say=say,
+                      cache_dir=cache_dir)
+    print(sweep.folder)
+    bad = [j for j in sweep.data["jobs"] if j["status"] != "success"]
+    if bad:
+        say(f"{len(bad)} of {len(compiled)} jobs did not succeed: "
+            + ", ".join(f"{j['label']} ({j['status']})" for j in bad[:5]) + ("…" if len(bad) > 5 else ""))
+        return 1
+    say(f"all {len(compiled)} jobs succeeded: {sweep.folder / 'report.html'}")
+    return 0
+
+
+COMMANDS: Dict[str, Callable] = {"diff": cmd_diff, "extract": cmd_extract}

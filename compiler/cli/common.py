@@ -1,0 +1,56 @@
+"""What the command modules share: the checked compile, the catalogue named
+on the command line, the client a command talks through, and output."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from compiler.errors import Location, RecipeError
+
+__all__ = ["cache_dir", "catalogue_from", "client_for", "compile_checked", "write_or_print"]
+
+
+def compile_checked(args, strict: bool = False, quiet: bool = False):
+    """resolve -> lower -> advisor. Warnings go to stderr; errors (and, with
+    --strict, warnings) raise. Every command that makes a graph goes through here."""
+    from compiler.check.advise import advise, raise_errors
+    from compiler.lower import lower
+    from compiler.resolve.passes import resolve_file
+    recipe = resolve_file(args.file, args.overrides, args.presets)
+    graph = lower(recipe)
+    findings = advise(recipe, graph)
+    raise_errors(findings, strict or getattr(args, "strict", False))
+    for f in findings if not quiet else ():
+        print(f.format(), file=sys.stderr)
+    return recipe, graph
+
+
+def catalogue_from(args):
+    """The node catalogue named by --object-info PATH or --server HOST:PORT."""
+    from compiler.check.catalogue import Catalogue
+    if args.object_info:
+        return Catalogue.from_file(args.object_info)
+    from compiler.comfy.client import ComfyClient
+    return Catalogue(ComfyClient(args.server).object_info(), args.server)
+
+
+def write_or_print(path, text: str, note: str = "") -> None:
+    """Write `text` atomically to `path`, or print it to stdout when no path."""
+    from compiler.files import write_atomic
+    if path:
+        write_atomic(path, text)
+        print(f"wrote {path}{note}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def client_for(server: str, args):
+    from compiler.comfy.client import ComfyClient, Timeouts
+    # A short --timeout also bounds each HTTP answer: a hung server is no news either.
+    return ComfyClient(server, timeouts=Timeouts(read=min(30.0, args.timeout), idle=args.timeout,
+                                                 total=args.total_timeout))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recipe" / "object_info"

@@ -1,0 +1,68 @@
+"""CLI commands that talk to a server: run and resume."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Dict
+
+__all__ = ["COMMANDS", "add_commands"]
+
+
+def _client_opts(p) -> None:
+    p.add_argument("--out", default="out", help="where run folders go (default: out)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="give up after S seconds without any news of the prompt (default 600)")
+    p.add_argument("--total-timeout", type=float, default=None, metavar="S",
+                   help="give up after S seconds in all (default: no limit)")
+    p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")
+
+
+def add_commands(sub, common, server_opts) -> None:
+    p = sub.add_parser("run", help="compile, check against the server, run, and save the images")
+    common(p)
+    # Not server_opts: --variant/--sweep jobs spread over every --server given.
+    p.add_argument("--server", required=True, action="append", metavar="HOST:PORT",
+                   help="ComfyUI server, e.g. localhost:8188 or https://comfy.example:443; "
+                        "repeat it to spread --variant/--sweep jobs over several")
+    _client_opts(p)
+    p.add_argument("--strict", action="store_true", help="treat advisor warnings as errors")
+    p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
+                   help="run this variant from the recipe's `variants:` (repeatable; `base` is the recipe "
+                        "as written); each gets a run folder in one sweep folder, with a contact sheet and report")
+    p.add_argument("--sweep", action="store_true",
+                   help="run every combination of the recipe's sweep: values, cache-aware order")
+
+    p = sub.add_parser("resume", help="collect the results of a run whose client went away")
+    p.add_argument("run_dir", help="the run folder (it has run.json)")
+    p.add_argument("--server", help="ask this server instead of the one in run.json")
+    _client_opts(p)
+
+
+def cmd_run(args) -> int:
+    from compiler.cli.common import cache_dir, client_for, compile_checked
+    from compiler.run.progress import make_reporter
+    from compiler.run.steps import run_recipe
+    if args.variants or args.sweep:
+        from compiler.cli.ab import run_jobs
+        return run_jobs(args, lambda server: client_for(server, args), cache_dir())
+    if len(args.server) > 1:
+        from compiler.errors import RecipeError
+        raise RecipeError("several --server are for --variant and --sweep runs; one run uses one server")
+    recipe, graph = compile_checked(args)
+    client = client_for(args.server[0], args)
+    reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
+    record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, cache_dir=cache_dir())
+    print(record.folder)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from compiler.cli.common import client_for
+    from compiler.run.steps import resume_run
+    record = resume_run(Path(args.run_dir), lambda server: client_for(args.server or server, args),
+                        plain=True if args.plain else None)
+    print(record.folder)
+    return 0
+
+
+COMMANDS: Dict[str, Callable] = {"run": cmd_run, "resume": cmd_resume}

@@ -1,0 +1,123 @@
+"""Stage 1, load: YAML text -> plain data + SourceMap.
+
+We compose the YAML node tree ourselves instead of calling `yaml.safe_load`,
+because only the nodes carry line/column marks, and because PyYAML silently
+keeps the last of two duplicate keys: a typo'd copy-paste would override a
+LoRA strength without a word. Anchors are allowed, but expanding them is
+bounded so a "billion laughs" document cannot eat the machine.
+"""
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+from typing import Any, Tuple
+
+import yaml
+
+from compiler.errors import Location, RecipeSyntaxError
+from compiler.source import Path, SourceMap, key_path
+
+__all__ = ["load_file", "load_text", "MAX_BYTES", "MAX_NODES"]
+
+MAX_BYTES = 1_000_000   # a recipe is a page of YAML, not a data set
+MAX_NODES = 50_000      # after alias expansion
+
+
+def load_file(path: str | FsPath, display: str | None = None) -> Tuple[Any, SourceMap]:
+    name = display or str(path)
+    try:
+        raw = FsPath(path).read_bytes()
+    except FileNotFoundError:
+        raise RecipeSyntaxError("file not found", Location(name)) from None
+    except OSError as exc:
+        raise RecipeSyntaxError(f"cannot read file: {exc.strerror}", Location(name)) from None
+    if len(raw) > MAX_BYTES:
+        raise RecipeSyntaxError(f"file is larger than {MAX_BYTES} bytes", Location(name))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise RecipeSyntaxError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                                Location(name, line, col)) from None
+    return load_text(text, name)
+
+
+def load_text(text: str, name: str) -> Tuple[Any, SourceMap]:
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise RecipeSyntaxError(f"file is larger than {MAX_BYTES} bytes", Location(name))
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return {}, SourceMap(name)
+        builder = _Builder(loader, name)
+        builder._mark((), root)
+        return builder.build(root, ()), builder.source
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, name) from None
+    except yaml.YAMLError as exc:
+        raise RecipeSyntaxError(f"invalid YAML: {exc}", Location(name)) from None
+    finally:
+        loader.dispose()
+
+
+# PyYAML's words for the two mistakes people make most, in plainer ones.
+_PLAIN = {"found character '\\t' that cannot start any token": "a tab character: indent with spaces"}
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> RecipeSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    problem = _PLAIN.get(problem, problem)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    ctx = exc.context_mark
+    if exc.context and ctx is not None and exc.problem:   # where the unclosed thing began
+        problem += f" ({exc.context} at line {ctx.line + 1}, column {ctx.column + 1})"
+    return RecipeSyntaxError(f"invalid YAML: {problem}", Location(name, line, col))
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, name: str):
+        self.loader = loader
+        self.source = SourceMap(name)
+        self.name = name
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise RecipeSyntaxError(
+                f"document expands to more than {MAX_NODES} values (alias bomb?)",
+                Location(self.name, node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self._item(child, path + (i,)) for i, child in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _item(self, node: yaml.Node, path: Path) -> Any:
+        self._mark(path, node)
+        return self.build(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict:
+        self.loader.flatten_mapping(node)   # YAML merge keys (<<: *base)
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise RecipeSyntaxError("keys must be plain scalars", self._loc(key_node, path))
+            # A key is the text as written: YAML 1.1 would read `no:` as False
+            # and `007:` as 7, turning a character id into something else.
+            key = key_node.value
+            if key in out:
+                first = self.source.locate(path + (key,))
+                raise RecipeSyntaxError(f"duplicate key `{key}` (first defined on line {first.line})",
+                                        self._loc(key_node, path + (key,)))
+            self._mark(path + (key,), key_node)
+            out[key] = self.build(value_node, path + (key,))
+        return out
+
+    def _mark(self, path: Path, node: yaml.Node) -> None:
+        self.source.set(path, self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _loc(self, node: yaml.Node, path: Path) -> Location:
+        return Location(self.name, node.start_mark.line + 1, node.start_mark.column + 1, key_path(path))

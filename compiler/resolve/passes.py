@@ -1,0 +1,332 @@
+"""Stage 3, resolve: merged YAML document -> frozen `Recipe`.
+
+    RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand,
+                      fill_defaults, render_templates, place_regions, attach_inputs,
+                      check_family)
+
+(`extends:` and --preset were merged before, by presets.py; `variants:` and
+`sweep:` are checked and set aside by variants.py, for `recipe run --sweep`.)
+
+Each pass takes and returns the document (a plain dict) and may read the
+`Context`; errors are collected per pass and raised once. After the passes the
+document is in full form, and `build` turns it into dataclasses. The same
+document, written as YAML, compiles to the identical graph.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import yaml
+
+from compiler.ir import regions
+from compiler.errors import Location, RecipeError, SchemaError
+from compiler.ir.families import FAMILIES, Family
+from compiler.resolve.presets import load_with_presets
+from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Region, Sampler
+from compiler.resolve.schema import validate
+from compiler.source import Path, SourceMap, key_path, parse_key_path
+from compiler.resolve.templates import render
+from compiler.ab.variants import strip_variants
+
+__all__ = ["resolve_file", "resolve_document", "RESOLVE_PASSES", "Context"]
+
+
+@dataclass
+class Context:
+    source: SourceMap
+    file: str
+    overrides: Sequence[str] = ()
+    boxes: Dict[str, Any] = field(default_factory=dict)
+    files: Dict[str, Any] = field(default_factory=dict)     # key path -> InputFile
+
+    def loc(self, *path) -> Location:
+        return self.source.locate(tuple(path))
+
+
+def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+                 display: str | None = None) -> Recipe:
+    display = display or str(path)
+    doc, source = load_with_presets(path, display, on_top=presets)
+    doc.setdefault("name", _stem_name(display))
+    return resolve_document(doc, Context(source, display, overrides))
+
+
+def _stem_name(file: str) -> str:
+    stem = FsPath(file).name.split(".")[0]
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-.") or "recipe"
+
+
+def resolve_document(doc: dict, ctx: Context) -> Recipe:
+    for step in RESOLVE_PASSES:
+        doc = step(doc, ctx)
+    return build(doc, ctx)
+
+
+# -- pass: --set overrides ---------------------------------------------------
+
+def apply_overrides(doc: dict, ctx: Context) -> dict:
+    for item in ctx.overrides:
+        name, eq, raw = item.partition("=")
+        where = Location("--set", 0, 0, name.strip())
+        if not eq or not name.strip():
+            raise RecipeError(f"`{item}` is not KEY=VALUE", Location("--set"))
+        try:
+            path = parse_key_path(name.strip())
+        except ValueError:
+            raise RecipeError(f"`{name.strip()}` is not a dotted key such as sampler.seed", where) from None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise RecipeError(f"the value `{raw}` is not valid YAML", where) from None
+        _set_path(doc, path, value, where)
+        ctx.source.drop(path)
+        ctx.source.set(path, "--set", 0, 0)
+    return doc
+
+
+def _set_path(doc: dict, path: Path, value: Any, where: Location) -> None:
+    node = doc
+    for depth, part in enumerate(path[:-1]):
+        nxt = node.get(part) if isinstance(node, dict) else None
+        nxt = _expand_at(path[:depth + 1], nxt) if nxt is not None else {}
+        if not isinstance(nxt, dict):
+            raise RecipeError(f"cannot set a key inside `{key_path(path[:depth + 1])}`, which is not a mapping", where)
+        node[part] = nxt
+        node = nxt
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+
+
+# -- pass: schema ------------------------------------------------------------
+
+def check_schema(doc: dict, ctx: Context) -> dict:
+    validate(doc, ctx.source)
+    return doc
+
+
+# -- pass: shorthand -> full form (copier style: one shape for later passes) --
+
+def _strength(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"model": value, "clip": value}
+    return value
+
+
+SHORTHAND: Dict[Tuple[str, ...], Callable[[Any], Any]] = {
+    ("characters", "*", "strength"): _strength,
+    ("characters", "*", "region"): regions.expand_region,
+}
+
+
+def _expand_at(path: Path, value: Any) -> Any:
+    for pattern, fn in SHORTHAND.items():
+        if len(pattern) == len(path) and all(p in ("*", q) for p, q in zip(pattern, path)):
+            return fn(value)
+    return value
+
+
+def expand_shorthand(doc: dict, ctx: Context) -> dict:
+    chars = doc.get("characters") or {}
+    for cid, char in chars.items():
+        for key in ("strength", "region"):
+            if key in char:
+                char[key] = _expand_at(("characters", cid, key), char[key])
+    return doc
+
+
+# -- pass: defaults from the model family -------------------------------------
+
+def _under(defaults: Any, value: Any) -> Any:
+    """`value` with `defaults` filled in where it says nothing."""
+    if isinstance(defaults, dict) and isinstance(value, dict):
+        out = {k: _under(defaults[k], value[k]) if k in defaults and k in value else value.get(k, defaults.get(k))
+               for k in list(defaults) + [k for k in value if k not in defaults]}
+        return out
+    return value
+
+
+def fill_defaults(doc: dict, ctx: Context) -> dict:
+    family = FAMILIES[doc["model"]["family"]]
+    model = doc["model"]
+    model.setdefault("variant", family.default_variant)
+    variant = family.variants.get(model["variant"])
+    defaults = _under(dict(family.defaults), dict(variant.defaults) if variant else {})
+    if "image" in doc:   # img2img at denoise 1 would ignore the image entirely
+        defaults = _under(defaults, {"sampler": {"denoise": 0.6}})
+    doc = _under(defaults, doc)
+    if family.loader == "split" and "checkpoint" not in model:
+        model.setdefault("weight_dtype", "default")
+        model.setdefault("text_encoder_device", "default")
+    doc["output"] = _under({"prefix": f"recipe/{doc['name']}", "batch_size": 1}, doc.get("output", {}))
+    if doc.get("hires") is not None:
+        doc["hires"] = _under({"scale": 1.5, "denoise": 0.5, "steps": doc["sampler"]["steps"],
+                               "upscale_method": "nearest-exact"}, doc["hires"])
+    chars = doc.setdefault("characters", {})
+    for i, (cid, char) in enumerate(chars.items()):
+        char.setdefault("name", cid)
+        char.setdefault("trigger", "")
+        char["strength"] = _under({"model": 1.0, "clip": 1.0}, char.get("strength", {}))
+        char.setdefault("region", regions.auto_region(i, len(chars)))
+    return doc
+
+
+# -- pass: templates -----------------------------------------------------------
+
+def _trigger_first(prompt: str, trigger: str) -> str:
+    if trigger and not re.search(r"(?<!\w)" + re.escape(trigger) + r"(?!\w)", prompt, re.IGNORECASE):
+        return f"{trigger}, {prompt}" if prompt else trigger
+    return prompt
+
+
+def render_templates(doc: dict, ctx: Context) -> dict:
+    base = {"vars": doc.get("vars", {}), "canvas": dict(doc["canvas"]),
+            "characters": {cid: {"name": c["name"], "trigger": c["trigger"]}
+                           for cid, c in doc["characters"].items()}}
+    for key in ("scene", "negative"):
+        doc[key] = render(doc[key], base, ctx.loc(key))
+    for cid, char in doc["characters"].items():
+        local = {**base, "id": cid, "name": char["name"], "trigger": char["trigger"]}
+        text = render(char["prompt"], local, ctx.loc("characters", cid, "prompt"))
+        char["prompt"] = _trigger_first(text, char["trigger"])
+    return doc
+
+
+# -- pass: regions -> pixel boxes ----------------------------------------------
+
+def place_regions(doc: dict, ctx: Context) -> dict:
+    width, height = doc["canvas"]["width"], doc["canvas"]["height"]
+    feather = doc["canvas"].get("feather", regions.default_feather(width, height))
+    problems = []
+    for cid, char in doc["characters"].items():
+        region = char["region"]
+        region.setdefault("feather", feather)
+        box = regions.region_box(region, width, height)
+        axis = next((a for a in ("columns", "rows") if a in region), None)
+        if axis and region["index"] >= len(region[axis]):
+            n = len(region[axis])
+            problems.append(RecipeError(f"index {region['index']} is out of range for {n} {axis} "
+                                        f"(use 0 to {n - 1})", ctx.loc("characters", cid, "region")))
+        elif box is None:
+            problems.append(RecipeError(f"region does not fit the {width}x{height} canvas",
+                                        ctx.loc("characters", cid, "region")))
+        ctx.boxes[cid] = box
+    if problems:
+        raise SchemaError(problems)
+    return doc
+
+
+# -- pass: local input files ----------------------------------------------------------
+
+def attach_inputs(doc: dict, ctx: Context) -> dict:
+    """Image and painted-mask paths become absolute (relative to the file that
+    wrote them), so the resolved recipe works from its run folder too, and
+    each file gets its content-derived server name."""
+    places = [("image", "file")] if "image" in doc else []
+    places += [("characters", cid, "region", "mask") for cid, c in doc["characters"].items()
+               if "mask" in c["region"]]
+    problems = []
+    for path in places:
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        where = ctx.loc(*path)
+        full = (FsPath(where.file).parent / node[path[-1]]) if where.file not in ("--set", "--preset") \
+            else FsPath(node[path[-1]])
+        try:
+            data = full.resolve().read_bytes()
+        except OSError:
+            problems.append(RecipeError(f"file `{node[path[-1]]}` not found (looked at {full})", where))
+            continue
+        node[path[-1]] = str(full.resolve())
+        ctx.files[key_path(path)] = InputFile(key_path(path), str(full.resolve()),
+                                              f"{hashlib.sha256(data).hexdigest()[:12]}-{full.name}")
+    if problems:
+        raise SchemaError(problems)
+    if "image" in doc:
+        doc["image"].setdefault("resize", "crop")
+    return doc
+
+
+# -- pass: family requirements ----------------------------------------------------
+
+def check_family(doc: dict, ctx: Context) -> dict:
+    model = doc["model"]
+    family: Family = FAMILIES[model["family"]]
+    problems = []
+    if not any(all(k in model for k in option) for option in family.needs):
+        first = family.needs[0]
+        missing = [k for k in first if k not in model]
+        alt = " or ".join("`" + "`, `".join(o) + "`" for o in family.needs[1:])
+        problems = [RecipeError(f"model family {family.name} needs `{need}`" + (f" (or {alt})" if alt else ""),
+                                ctx.loc("model")) for need in missing]
+    if "checkpoint" in model and any(k in model for k in ("unet", "text_encoders", "vae")):
+        problems.append(RecipeError("name either a checkpoint or separate unet/text_encoders/vae files, not both",
+                                    ctx.loc("model", "checkpoint")))
+    if model["variant"] not in family.variants:
+        names = ", ".join(family.variants)
+        problems.append(RecipeError(f"`{model['variant']}` is not a variant of {family.name} (use {names})",
+                                    ctx.loc("model", "variant")))
+    if problems:
+        raise SchemaError(problems)
+    return doc
+
+
+RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults,
+                  render_templates, place_regions, attach_inputs, check_family)
+
+
+# -- build the frozen Recipe ---------------------------------------------------
+
+def build(doc: dict, ctx: Context) -> Recipe:
+    m = doc["model"]
+    unet = m.get("unet")
+    model = Model(family=m["family"], variant=m["variant"], unet=unet,
+                  unet_format="gguf" if unet and unet.lower().endswith(".gguf") else "safetensors",
+                  weight_dtype=m.get("weight_dtype", "default"),
+                  text_encoders=tuple(m.get("text_encoders", ())),
+                  text_encoder_device=m.get("text_encoder_device", "default"),
+                  vae=m.get("vae"), checkpoint=m.get("checkpoint"))
+    chars = tuple(_character(cid, c, ctx) for cid, c in doc["characters"].items())
+    s, h, o = doc["sampler"], doc.get("hires"), doc["output"]
+    return Recipe(
+        name=doc["name"], source=ctx.file, model=model,
+        canvas=Canvas(doc["canvas"]["width"], doc["canvas"]["height"]),
+        lora_mode=doc["lora_mode"], characters=chars, scene=doc["scene"], negative=doc["negative"],
+        sampler=Sampler(s["name"], s["scheduler"], int(s["steps"]), float(s["cfg"]),
+                        float(s["denoise"]), int(s["seed"])),
+        guidance=None if doc.get("guidance") is None else float(doc["guidance"]),
+        hires=Hires(float(h["scale"]), float(h["denoise"]), int(h["steps"]), h["upscale_method"]) if h else None,
+        output=Output(o["prefix"], int(o["batch_size"])),
+        image=ctx.files.get("image.file"), image_resize=(doc.get("image") or {}).get("resize", "crop"),
+        document=doc, locations={key_path(p): ctx.source.locate(p) for p in ctx.source.paths()},
+    )
+
+
+def _loras(c: dict) -> tuple:
+    """`lora: file` and `lora: [{file, strength}]` as one shape: a stack."""
+    raw = c.get("lora")
+    items = [] if raw is None else ([{"file": raw}] if isinstance(raw, str) else raw)
+    out = []
+    for item in items:
+        st = _strength(item.get("strength", c["strength"]))
+        st = {**c["strength"], **st} if isinstance(st, dict) else c["strength"]
+        out.append(Lora(item["file"], float(st["model"]), float(st["clip"])))
+    return tuple(out)
+
+
+def _character(cid: str, c: dict, ctx: Context) -> Character:
+    region = c["region"]
+    kind = next(k for k in ("columns", "rows", "box", "full", "mask") if k in region)
+    return Character(
+        id=cid, name=c["name"], loras=_loras(c),
+        trigger=c["trigger"], prompt=c["prompt"],
+        region=Region(kind=kind, box=ctx.boxes[cid], feather=int(region["feather"]),
+                      spec=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in region.items())),
+                      mask=ctx.files.get(f"characters.{cid}.region.mask"), channel=region.get("channel", "red")),
+    )

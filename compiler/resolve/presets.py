@@ -1,0 +1,129 @@
+"""Resolve pass 1, `extends:`: merge presets under the recipe, in order.
+
+Rules: a later preset wins over an earlier one and the recipe wins over all;
+mappings merge key by key, anything else is replaced whole; `null` removes an
+inherited value (so the family default applies again). Each key keeps the
+location of the file that supplied it, so an error in a preset points into
+the preset.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path as FsPath
+from typing import Any, List, Sequence, Tuple
+
+from compiler.errors import Location, PresetError, RecipeError
+from compiler.resolve.loader import load_file
+from compiler.resolve.schema import suggest
+from compiler.source import Path, SourceMap
+
+__all__ = ["load_with_presets", "deep_merge", "find_preset", "available_presets"]
+
+
+def load_with_presets(path: str, display: str | None = None,
+                      on_top: Sequence[str] = ()) -> Tuple[dict, SourceMap]:
+    """The recipe with its `extends:` merged under it and `on_top` presets
+    (the CLI's --preset) merged over it: a preset asked for on the command
+    line is meant to change this run, so it wins over the file."""
+    doc, source = _load(FsPath(path), display or str(path), stack=())
+    for name in on_top:
+        ppath = find_preset(name, FsPath(path).parent, Location("--preset", 0, 0, name))
+        pdata, psource = _load(ppath, _display_path(ppath), stack=())
+        doc = deep_merge(doc, pdata, source, psource)
+    return _drop_nulls(doc), source
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _load(path: FsPath, display: str, stack: tuple) -> Tuple[dict, SourceMap]:
+    data, source = load_file(path, display)
+    if not isinstance(data, dict):
+        root = source.locate(())
+        raise RecipeError("a recipe must be a mapping of keys (model:, characters:, ...)",
+                          Location(display, root.line or 1, root.col or 1))
+    raw = data.pop("extends", None)
+    names = _extends_list(raw, source)
+    merged, msource = {}, SourceMap(display)
+    for i, name in enumerate(names):
+        where = source.locate(("extends", i) if isinstance(raw, list) else ("extends",))
+        ppath = find_preset(name, path.parent, where)
+        key = os.path.realpath(ppath)
+        if key in stack or key == os.path.realpath(path):
+            chain = " → ".join([*(FsPath(s).name for s in stack), path.name, ppath.name])
+            raise PresetError(f"extends cycle: {chain}", where)
+        pdata, psource = _load(ppath, _display_path(ppath), stack + (os.path.realpath(path),))
+        merged = deep_merge(merged, pdata, msource, psource)
+    return deep_merge(merged, data, msource, source), msource
+
+
+def _extends_list(value: Any, source: SourceMap) -> List[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise PresetError("must be a preset name or a list of preset names", source.locate(("extends",)))
+    return items
+
+
+def _display_path(path: FsPath) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def available_presets(recipe_file: str) -> List[str]:
+    """Names of the presets a recipe could extend, for --cost comparisons."""
+    base = FsPath(recipe_file).parent
+    names = {p.stem for d in (base / "presets", base.parent / "presets") if d.is_dir() for p in d.glob("*.yaml")}
+    return sorted(names)
+
+
+def find_preset(name: str, base: FsPath, where: Location) -> FsPath:
+    """`speed` -> presets/speed.yaml next to the recipe, or one folder up;
+    a name ending in .yaml/.yml is a path relative to the recipe."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        candidates = [base / name]
+    else:
+        candidates = [base / "presets" / f"{name}.yaml", base.parent / "presets" / f"{name}.yaml",
+                      base / f"{name}.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    known = sorted({p.stem for c in candidates for p in c.parent.glob("*.yaml")} if candidates else [])
+    looked = ", ".join(_display_path(c) for c in candidates)
+    raise PresetError(f"preset `{name}` not found (looked in {looked}){suggest(name, known)}", where)
+
+
+def deep_merge(base: Any, over: Any, bsource: SourceMap, osource: SourceMap, path: Path = ()) -> Any:
+    """Merge `over` onto `base`; updates `bsource` with `osource`'s marks in place."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        bsource.drop(path)
+        _copy_marks(bsource, osource, path)
+        return over
+    out = dict(base)
+    for key, value in over.items():
+        sub = path + (key,)
+        if value is None:
+            # Keep a tombstone so the null also wins over presets merged
+            # later in the chain; `_drop_nulls` removes them at the end.
+            out[key] = None
+            bsource.drop(sub)
+        elif key in out:
+            out[key] = deep_merge(out[key], value, bsource, osource, sub)
+        else:
+            out[key] = value
+            _copy_marks(bsource, osource, sub)
+    return out
+
+
+def _copy_marks(target: SourceMap, source: SourceMap, prefix: Path) -> None:
+    n = len(prefix)
+    for p in source.paths():
+        if p[:n] == prefix:
+            loc = source.locate(p)
+            target.set(p, loc.file, loc.line, loc.col)

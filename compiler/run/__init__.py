@@ -1,0 +1,3 @@
+"""Stage 6: one run against a server: the run folder, the public steps
+(preflight, submit, follow, finish, resume), timings, progress, profile.
+"""

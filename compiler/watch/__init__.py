@@ -1,0 +1,2 @@
+"""`recipe watch`: re-run the recipe on every save; the live page.
+"""
