@@ -26,7 +26,26 @@ from compiler.ir.families import Family, Variant, family_of, loader_of, variant_
 from compiler.ir.graph import Graph, GraphBuilder, Link
 from compiler.ir.recipe import Box, Character, Recipe
 
-__all__ = ["lower", "LOWER_STEPS", "folds_scene", "uses_hooks", "gguf_hook_conflict"]
+__all__ = ["lower", "LOWER_STEPS", "LowerOptions", "PROBE", "folds_scene", "uses_hooks", "gguf_hook_conflict"]
+
+
+@dataclass(frozen=True)
+class LowerOptions:
+    """What a measurement needs that a normal run does not.
+
+    keep_zero_loras: emit every LoRA node, even at strength 0, so a render
+      with the LoRAs switched off has exactly the structure of one with them
+      on (the leak probe's baseline). A normal run drops them: an empty
+      HookGroup still costs a model pass per step.
+    save_latent: also save the final latent (what VAEDecode receives) with
+      SaveLatent as node `probe.latent`, so separation can be measured before
+      the VAE decoder's global attention smears it.
+    """
+    keep_zero_loras: bool = False
+    save_latent: bool = False
+
+
+PROBE = LowerOptions(keep_zero_loras=True, save_latent=True)
 
 
 @dataclass
@@ -34,6 +53,7 @@ class Lowering:
     recipe: Recipe
     family: Family
     variant: Variant
+    options: LowerOptions = LowerOptions()
     b: GraphBuilder = field(default_factory=GraphBuilder)
     model: Optional[Link] = None
     unshifted: Optional[Link] = None   # the model before ModelSamplingFlux, for the hires pass's own shift
@@ -45,27 +65,28 @@ class Lowering:
     samples: Optional[Link] = None
 
 
-def lower(recipe: Recipe) -> Graph:
+def lower(recipe: Recipe, options: LowerOptions = LowerOptions()) -> Graph:
     conflict = gguf_hook_conflict(recipe)
     if conflict:
         raise LowerError(*conflict)
     family = family_of(recipe.model.family)
-    low = Lowering(recipe, family, variant_of(family, recipe.model.variant))
+    low = Lowering(recipe, family, variant_of(family, recipe.model.variant), options)
     for step in LOWER_STEPS:
         step(low)
     return low.b.build()
 
 
-def has_lora(c: Character) -> bool:
-    return bool(c.active_loras)
+def has_lora(c: Character, keep_zero: bool = False) -> bool:
+    return bool(c.loras if keep_zero else c.active_loras)
 
 
-def lora_nodes(c: Character):
-    """(node id, recipe key, Lora) for each active LoRA of a character's stack."""
+def lora_nodes(c: Character, keep_zero: bool = False):
+    """(node id, recipe key, Lora) for each active LoRA of a character's stack
+    (each LoRA at all with keep_zero)."""
     keyed = len(c.loras) > 1
     out, n = [], 0
     for i, lora in enumerate(c.loras):
-        if lora.active:
+        if lora.active or keep_zero:
             n += 1
             node_id = f"char.{c.id}.lora" + (f".{n}" if n > 1 else "")
             out.append((node_id, f"characters.{c.id}.lora" + (f"[{i}]" if keyed else ""), lora))
@@ -140,7 +161,7 @@ def global_loras(low: Lowering) -> None:
     if low.recipe.lora_mode != "global":
         return
     for c in low.recipe.characters:
-        for node_id, origin, lora in lora_nodes(c):
+        for node_id, origin, lora in lora_nodes(c, low.options.keep_zero_loras):
             node = low.b.add(node_id, "LoraLoader", origin, model=low.model, clip=low.clip, lora_name=lora.file,
                              strength_model=lora.strength_model, strength_clip=lora.strength_clip)
             low.model, low.clip = node[0], node[1]
@@ -220,7 +241,7 @@ def encode_and_condition(low: Lowering) -> None:
     low.positive = base
     negative = low.negative
     for c in r.characters:
-        hooks = Link(lora_nodes(c)[-1][0], 0) if _hooked(r, c) else None
+        hooks = Link(lora_nodes(c, low.options.keep_zero_loras)[-1][0], 0) if _hooked(low, c) else None
         props = dict(positive_NEW=texts[c.id], negative_NEW=low.negative, strength=1.0,
                      set_cond_area="default", mask=low.masks.get(c.id), hooks=hooks)
         if low.positive is None:
@@ -232,19 +253,19 @@ def encode_and_condition(low: Lowering) -> None:
     low.negative = negative
 
 
-def _hooked(r: Recipe, c: Character) -> bool:
-    return r.lora_mode == "hooks" and has_lora(c)
+def _hooked(low: Lowering, c: Character) -> bool:
+    return low.recipe.lora_mode == "hooks" and has_lora(c, low.options.keep_zero_loras)
 
 
 def _encode_character(low: Lowering, c: Character, fold: bool) -> Link:
     r, b = low.recipe, low.b
     clip = low.clip
-    if _hooked(r, c):
+    if _hooked(low, c):
         hook = None
-        for node_id, origin, lora in lora_nodes(c):   # a stack chains through prev_hooks: one group
+        for node_id, origin, lora in lora_nodes(c, low.options.keep_zero_loras):   # a stack chains through prev_hooks: one group
             hook = b.add(node_id, "CreateHookLora", origin, lora_name=lora.file, prev_hooks=hook[0] if hook else None,
                          strength_model=lora.strength_model, strength_clip=lora.strength_clip)
-        if any(lora.strength_clip != 0 for lora in c.active_loras):
+        if low.options.keep_zero_loras or any(lora.strength_clip != 0 for lora in c.active_loras):
             # apply_to_conds=False: the LoRA's text-encoder part shapes this
             # encode; the model part is attached by the Pair node, to the
             # positive *and* negative, as one HookGroup object.
@@ -309,6 +330,9 @@ def hires(low: Lowering) -> None:
 
 
 def decode_and_save(low: Lowering) -> None:
+    if low.options.save_latent:
+        low.b.add("probe.latent", "SaveLatent", "output.prefix", samples=low.samples,
+                  filename_prefix=f"latents/{low.recipe.output.prefix}")
     image = low.b.add("decode", "VAEDecode", "model.vae", samples=low.samples, vae=low.vae)[0]
     low.b.add("save", "SaveImage", "output.prefix", images=image, filename_prefix=low.recipe.output.prefix)
 
