@@ -11,6 +11,8 @@ Adding a rule to compiler/advise.py RULES means adding its folder and its line i
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -115,7 +117,9 @@ def test_gguf_hooks_rule_reads_the_recipe_alone():
     rule = next(r for r in RULES if r.__name__ == "gguf_with_hooks")
     (f,) = list(rule(resolved("gguf-hooks", "fail"), Graph({})))
     assert (f.code, f.level, f.location.key_path) == ("gguf-hooks", "error", "model.unet")
-    assert "use a .safetensors UNet" in f.hint and "lora_mode: global" in f.hint
+    # refine first: it keeps per-character LoRAs (global would bleed them into each other)
+    assert f.hint.startswith("set lora_mode: refine") and "use a .safetensors UNet" in f.hint
+    assert "lora_mode: global" not in f.hint
     assert f.location.line > 0
     assert list(rule(resolved("gguf-hooks", "pass"), Graph({}))) == []
     recipe = resolved("gguf-hooks", "pass")
@@ -179,9 +183,14 @@ def test_compile_refuses_gguf_with_hooks(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert out == "" and not target.exists()
     assert "tests/advise/gguf-hooks/fail.yaml:6:3 model.unet: a GGUF model cannot be used with hook LoRAs" in err
-    assert GGUF_MESSAGE in err and "lora_mode: global" in err
+    assert GGUF_MESSAGE in err and "set lora_mode: refine" in err
     assert main(["compile", case_path("gguf-hooks", "pass"), "-o", str(target)]) == 0
     assert "UnetLoaderGGUF" in target.read_text()
+    # what the hint says works: per-character LoRAs on the GGUF UNet through LoraLoader
+    assert main(["compile", case_path("gguf-hooks", "fail"), "--set", "lora_mode=refine", "-o", str(target)]) == 0
+    graph = json.loads(target.read_text())
+    assert {n["class_type"] for n in graph.values()} >= {"UnetLoaderGGUF", "LoraLoader", "LatentCompositeMasked"}
+    assert not any(n["class_type"] == "CreateHookLora" for n in graph.values())
 
 
 def test_run_refuses_gguf_with_hooks_before_anything_is_sent(comfy_server, capsys, tmp_path):

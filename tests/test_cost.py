@@ -122,8 +122,9 @@ def test_cost_compares_presets(capsys, monkeypatch):
     out = cost_lines(capsys, "recipes/portrait.yaml", "--out", "/nonexistent")
     assert "cost estimate for recipes/portrait.yaml" in out
     ratios = dict(re.findall(r"^  (\w+) preset: (\d+\.\d\d)[x×] this recipe's cost", out, re.M))
-    assert set(ratios) == {"hires", "schnell", "speed"}, out
+    assert set(ratios) == {"hires", "refine", "schnell", "speed"}, out
     assert 0 < float(ratios["speed"]) < 1 < float(ratios["hires"])
+    assert float(ratios["refine"]) > 0
     assert float(ratios["schnell"]) < float(ratios["speed"])     # 4 steps at 896 < 18 at 768
     only = cost_lines(capsys, "recipes/portrait.yaml", "--out", "/nonexistent", "--compare", "speed")
     assert re.findall(r"^  (\w+) preset:", only, re.M) == ["speed"]

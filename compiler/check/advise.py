@@ -85,9 +85,12 @@ def lora_twice(r: Recipe, g: Graph):
     for node in g:
         if node.class_type in ("LoraLoader", "LoraLoaderModelOnly", "CreateHookLora", "CreateHookLoraModelOnly"):
             name, owner = node.input("lora_name"), _character_of(node.origin)
-            first = seen.get(name)
+            # refine's pass 2 merges a character's LoRA into a model of its own
+            # (char.<id>.refine.*): the same LoRA as a hook in pass 1 is by design.
+            scope = node.id.rsplit(".refine.", 1)[0] if ".refine." in node.id else ""
+            first = seen.get((scope, name))
             if first is None:
-                seen[name] = (node.origin, owner)
+                seen[(scope, name)] = (node.origin, owner)
             elif node.class_type.startswith("LoraLoader") or first[1] == owner:
                 # One model carries both (a global chain, or one character's hook stack).
                 yield _e("lora-twice", f"LoRA `{name}` is applied twice (also by {first[0]}): its effect doubles",

@@ -23,7 +23,11 @@ tokens + 256 text tokens). The model, from REFERENCE.md C1-C4 (code) and F
 - the scheduler changes nothing per step (C4);
 - a hooked LoRA is merged on the first step of every KSampler run (C2:
   hook weights are dropped after each run), a global LoRA once at load;
-- text encodes are counted apart, less those the server still has cached.
+- text encodes are counted apart, less those the server still has cached;
+- lora_mode refine's pass 2 is one KSampler per character over its crop only:
+  the crop's share of the image tokens (plus the text tokens) x refine.steps,
+  one group, no swaps; its LoRAs are merged once by LoraLoader (merge_global).
+  Whether that beats hooks is measured, not assumed (benchmarks/bleed.py).
 
 The constants (`UNITS`) are fitted to REFERENCE F, the only measurements we
 have (ComfyUI 0.8.0 --cpu, tiny Flux-shaped models, two-character scene,
@@ -104,10 +108,11 @@ class Estimate:
     encodes_cached: int        # of those, already cached on the server
     units_per_step: float = 0.0        # first pass, all included
     hires_units_per_step: float = 0.0
+    refine: float = 0.0                # units, lora_mode refine's pass 2, every character
 
     @property
     def total(self) -> float:
-        return self.sampling + self.hires + self.merge
+        return self.sampling + self.hires + self.refine + self.merge
 
 
 def hook_groups(graph: Graph) -> int:
@@ -119,16 +124,36 @@ def hook_groups(graph: Graph) -> int:
     return max(1, len(hooked) + (1 if (unhooked or base) else 0))
 
 
-def _tokens(recipe: Recipe, scale: float = 1.0) -> float:
-    """Tokens of one pass (batch included), relative to one 1024x1024 image."""
+def _tokens(recipe: Recipe, scale: float = 1.0, size: Optional[tuple] = None) -> float:
+    """Tokens of one pass (batch included), relative to one 1024x1024 image;
+    `size` (w, h) for a crop instead of the canvas."""
     fam = recipe.model.family
     p, text = _PATCH[fam], _TEXT_TOKENS.get(fam, 0)
-    cells = math.ceil(recipe.canvas.width * scale / p) * math.ceil(recipe.canvas.height * scale / p)
+    w, h = size or (recipe.canvas.width, recipe.canvas.height)
+    cells = math.ceil(w * scale / p) * math.ceil(h * scale / p)
     return (cells + text) / ((1024 // p) ** 2 + text) * recipe.output.batch_size
 
 
-def _global_loras(graph: Graph) -> int:
-    return sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly"))
+def _is_refine(node_id: str) -> bool:
+    return ".refine." in node_id      # lower/refine.py's node ids: char.<id>.refine.*
+
+
+def _global_loras(graph: Graph, prefix: Optional[str] = None) -> int:
+    """LoraLoaders on pass 1's model, or with `prefix` on that refine pass's."""
+    return sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly")
+               and (n.id.startswith(prefix) if prefix else not _is_refine(n.id)))
+
+
+def _refine_terms(recipe: Recipe, graph: Graph, passes_per_group: float, lora_fraction: float) -> Dict[str, tuple]:
+    """Per refine sampler: its crop's tokens, one group, no swaps."""
+    out = {}
+    for n in graph:
+        if n.class_type == "KSampler" and _is_refine(n.id):
+            crop = graph[n.input("latent_image").node]
+            size = (crop.input("width"), crop.input("height"))
+            lora = 1 + lora_fraction * _global_loras(graph, n.id.rsplit(".", 1)[0] + ".lora")
+            out[n.id] = (passes_per_group * _tokens(recipe, size=size) * lora, 0)
+    return out
 
 
 def _hooked_loras(graph: Graph) -> int:
@@ -148,6 +173,7 @@ def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, flo
     terms = {"sampler": (passes * _tokens(recipe) * lora, swaps)}
     if recipe.hires and "hires.sampler" in graph:
         terms["hires.sampler"] = (passes * _tokens(recipe, recipe.hires.scale) * lora, swaps)
+    terms.update(_refine_terms(recipe, graph, evals * cfg, {**UNITS, **(units or {})}["global_lora"]))
     return terms
 
 
@@ -161,8 +187,10 @@ def estimate(recipe: Recipe, graph: Graph, previous: Optional[Graph] = None,
     steps = recipe.sampler.steps + (1 if recipe.sampler.name in EXTRA_SIGMA else 0)
     sampling = steps * per_step["sampler"]
     hires = recipe.hires.steps * per_step["hires.sampler"] if "hires.sampler" in per_step else 0.0
+    refine = sum(v * recipe.refine.steps for k, v in per_step.items() if _is_refine(k)) if recipe.refine else 0.0
     runs = 2 if "hires.sampler" in per_step else 1
-    merge = _hooked_loras(graph) * u["merge_hook"] * runs + _global_loras(graph) * u["merge_global"]
+    all_global = sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly"))
+    merge = _hooked_loras(graph) * u["merge_hook"] * runs + all_global * u["merge_global"]
     encodes = [n.id for n in graph if n.class_type == "CLIPTextEncode"]
     cached = 0
     if previous is not None:
@@ -172,7 +200,7 @@ def estimate(recipe: Recipe, graph: Graph, previous: Optional[Graph] = None,
     evals = EVALS_PER_STEP.get(recipe.sampler.name, 1)
     cfg = 1 if math.isclose(recipe.sampler.cfg, 1.0) else 2
     return Estimate(groups, evals * cfg * groups, terms["sampler"][1], steps, sampling, hires, merge,
-                    len(encodes), cached, per_step["sampler"], per_step.get("hires.sampler", 0.0))
+                    len(encodes), cached, per_step["sampler"], per_step.get("hires.sampler", 0.0), refine)
 
 
 def describe(recipe: Recipe, est: Estimate) -> Dict[str, str]:
@@ -188,6 +216,8 @@ def describe(recipe: Recipe, est: Estimate) -> Dict[str, str]:
         "sampling": f"{est.steps} steps x {est.units_per_step:.2f} = {est.sampling:.1f} units",
         "hires": (f"{recipe.hires.steps} steps at {recipe.hires.scale}x = {est.hires:.1f} units"
                   if recipe.hires else "none"),
+        **({"refine": f"{sum(1 for c in recipe.characters if c.active_loras)} repaints x {recipe.refine.steps} "
+                      f"steps over their crops = {est.refine:.1f} units"} if recipe.refine else {}),
         "lora merge": f"{est.merge:.1f} units, once per run",
         "total": f"{est.total:.1f} units",
     }

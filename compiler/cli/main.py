@@ -116,7 +116,7 @@ def _print_cost(args, recipe, graph) -> None:
             continue
         other = estimate(o_recipe, o_graph)
         print(f"  {name} preset: {other.total / est.total:.2f}x this recipe's cost "
-              f"({(other.sampling + other.hires) / (est.sampling + est.hires):.2f}x its sampling)")
+              f"({(other.sampling + other.hires + other.refine) / (est.sampling + est.hires + est.refine):.2f}x its sampling)")
 
 
 def _calibration(args, recipe) -> dict:

@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Tuple
 
 from compiler.errors import Location
 
-__all__ = ["Box", "InputFile", "Region", "Lora", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Recipe"]
+__all__ = ["Box", "InputFile", "Region", "Lora", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Refine", "Recipe"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,15 @@ class Hires:
 
 
 @dataclass(frozen=True)
+class Refine:
+    """`lora_mode: refine`: pass 2 repaints each character's box with only its LoRA."""
+    base: str                  # pass 1: "none" (no LoRA) or "hooks"
+    margin: Optional[int]      # pixels around the region; None: each region's feather
+    denoise: float
+    steps: int
+
+
+@dataclass(frozen=True)
 class Output:
     prefix: str
     batch_size: int
@@ -138,6 +147,8 @@ class Recipe:
     output: Output
     image: Optional[InputFile] = None   # img2img source
     image_resize: str = "crop"
+    refine: Optional[Refine] = None
+    cond_area: str = "default"          # ConditioningSetMask set_cond_area: "default" | "mask bounds"
     # The full-form document this recipe was built from (written back as
     # recipe.resolved.yaml) and where each of its keys came from.
     document: Mapping = field(compare=False, repr=False, default_factory=dict)

@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from compiler.ir.recipe import Box
 
-__all__ = ["expand_region", "auto_region", "region_box", "default_feather", "covers", "complement"]
+__all__ = ["expand_region", "auto_region", "region_box", "default_feather", "covers", "complement", "grown_box"]
 
 _NAMED = {
     "left": {"columns": [1, 1], "index": 0},
@@ -103,3 +103,13 @@ def complement(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
         if axis in a and axis in b and len(a[axis]) == 2 and a[axis] == b[axis]:
             return {a["index"], b["index"]} == {0, 1} and a.get("feather") == b.get("feather")
     return False
+
+
+def grown_box(box: Box, margin: int, grid: int, width: int, height: int) -> Box:
+    """`box` grown by `margin` on every side, snapped outwards to the latent
+    grid and clamped to the canvas: refine's crop."""
+    x0 = max(0, (box.x - margin) // grid * grid)
+    y0 = max(0, (box.y - margin) // grid * grid)
+    x1 = min(width, -(-(box.right + margin) // grid) * grid)
+    y1 = min(height, -(-(box.bottom + margin) // grid) * grid)
+    return Box(x0, y0, x1 - x0, y1 - y0)

@@ -26,7 +26,7 @@ from compiler.ir import regions
 from compiler.errors import Location, RecipeError, SchemaError
 from compiler.ir.families import FAMILIES, Family
 from compiler.resolve.presets import load_with_presets
-from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Region, Sampler
+from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Refine, Region, Sampler
 from compiler.resolve.schema import validate
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 from compiler.resolve.templates import render
@@ -167,6 +167,9 @@ def fill_defaults(doc: dict, ctx: Context) -> dict:
     if doc.get("hires") is not None:
         doc["hires"] = _under({"scale": 1.5, "denoise": 0.5, "steps": doc["sampler"]["steps"],
                                "upscale_method": "nearest-exact"}, doc["hires"])
+    if doc.get("lora_mode") == "refine" or "refine" in doc:
+        doc["refine"] = _under({"base": "none", "denoise": 0.5, "steps": doc["sampler"]["steps"]},
+                               doc.get("refine") or {})
     chars = doc.setdefault("characters", {})
     for i, (cid, char) in enumerate(chars.items()):
         char.setdefault("name", cid)
@@ -277,8 +280,39 @@ def check_family(doc: dict, ctx: Context) -> dict:
     return doc
 
 
+# -- pass: lora_mode refine --------------------------------------------------------
+
+def check_refine(doc: dict, ctx: Context) -> dict:
+    """What refine's pass 2 needs: some character with a LoRA to repaint, and a
+    crop per character that LatentCrop can take (at least 64 px a side)."""
+    if doc.get("lora_mode") != "refine":
+        return doc
+    chars = doc["characters"]
+    with_lora = [cid for cid, c in chars.items() if c.get("lora")]
+    if not with_lora:
+        raise SchemaError([RecipeError("lora_mode refine repaints each character with its own LoRA, but no "
+                                       "character has a `lora`", ctx.loc("lora_mode"))])
+    family: Family = FAMILIES[doc["model"]["family"]]
+    width, height = doc["canvas"]["width"], doc["canvas"]["height"]
+    margin = doc["refine"].get("margin")
+    problems = []
+    for cid in with_lora:
+        region = chars[cid]["region"]
+        crop = regions.grown_box(ctx.boxes[cid], region["feather"] if margin is None else margin,
+                                 family.size_multiple, width, height)
+        if crop.w < MIN_CROP or crop.h < MIN_CROP:
+            problems.append(RecipeError(f"region is too small to refine: its crop is {crop.w}x{crop.h} px and "
+                                        f"LatentCrop needs at least {MIN_CROP}x{MIN_CROP} (enlarge the region, "
+                                        f"or raise refine.margin)", ctx.loc("characters", cid, "region")))
+    if problems:
+        raise SchemaError(problems)
+    return doc
+
+
+MIN_CROP = 64   # LatentCrop's smallest width and height, in pixels (nodes.py)
+
 RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults,
-                  render_templates, place_regions, attach_inputs, check_family)
+                  render_templates, place_regions, attach_inputs, check_family, check_refine)
 
 
 # -- build the frozen Recipe ---------------------------------------------------
@@ -303,9 +337,19 @@ def build(doc: dict, ctx: Context) -> Recipe:
         guidance=None if doc.get("guidance") is None else float(doc["guidance"]),
         hires=Hires(float(h["scale"]), float(h["denoise"]), int(h["steps"]), h["upscale_method"]) if h else None,
         output=Output(o["prefix"], int(o["batch_size"])),
+        refine=_refine(doc.get("refine")) if doc["lora_mode"] == "refine" else None,
+        cond_area=_COND_AREA[(doc.get("regions") or {}).get("area", "default")],
         image=ctx.files.get("image.file"), image_resize=(doc.get("image") or {}).get("resize", "crop"),
         document=doc, locations={key_path(p): ctx.source.locate(p) for p in ctx.source.paths()},
     )
+
+
+_COND_AREA = {"default": "default", "mask-bounds": "mask bounds"}   # recipe word -> ConditioningSetMask's
+
+
+def _refine(r: dict) -> Refine:
+    return Refine(base=r["base"], margin=None if r.get("margin") is None else int(r["margin"]),
+                  denoise=float(r["denoise"]), steps=int(r["steps"]))
 
 
 def _loras(c: dict) -> tuple:

@@ -1,9 +1,7 @@
-"""Stage 4, lower: `Recipe` -> `Graph` of ComfyUI core nodes.
+"""The lowering steps of pass 1 and the tail (hires, decode, save); `refine`
+lives in refine.py. Each step reads the recipe and the refs earlier steps
+left in `Lowering`.
 
-    LOWER_STEPS = (load_models, global_loras, model_sampling, masks,
-                   encode_and_condition, guidance, latent, sample, hires, decode_and_save)
-
-Each step reads the recipe and the refs earlier steps left in `Lowering`.
 What makes this lowering fast is not optional (REFERENCE.md C1-C4, F):
 - cfg 1 never evaluates the negative, so it is a ConditioningZeroOut of an
   encode that exists anyway: no T5 encode (~30 s on a CPU) for nothing.
@@ -17,110 +15,16 @@ What makes this lowering fast is not optional (REFERENCE.md C1-C4, F):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from compiler.ir import regions
-from compiler.errors import LowerError
-from compiler.ir.families import Family, Variant, family_of, loader_of, variant_of
-from compiler.ir.graph import Graph, GraphBuilder, Link
-from compiler.ir.recipe import Box, Character, Recipe
+from compiler.ir.families import loader_of
+from compiler.ir.graph import GraphBuilder, Link
+from compiler.ir.recipe import Character, Recipe
+from compiler.lower.base import Lowering, folds_scene, has_lora, hooks_in_pass1, lora_nodes
 
-__all__ = ["lower", "LOWER_STEPS", "LowerOptions", "PROBE", "folds_scene", "uses_hooks", "gguf_hook_conflict"]
-
-
-@dataclass(frozen=True)
-class LowerOptions:
-    """What a measurement needs that a normal run does not.
-
-    keep_zero_loras: emit every LoRA node, even at strength 0, so a render
-      with the LoRAs switched off has exactly the structure of one with them
-      on (the leak probe's baseline). A normal run drops them: an empty
-      HookGroup still costs a model pass per step.
-    save_latent: also save the final latent (what VAEDecode receives) with
-      SaveLatent as node `probe.latent`, so separation can be measured before
-      the VAE decoder's global attention smears it.
-    """
-    keep_zero_loras: bool = False
-    save_latent: bool = False
-
-
-PROBE = LowerOptions(keep_zero_loras=True, save_latent=True)
-
-
-@dataclass
-class Lowering:
-    recipe: Recipe
-    family: Family
-    variant: Variant
-    options: LowerOptions = LowerOptions()
-    b: GraphBuilder = field(default_factory=GraphBuilder)
-    model: Optional[Link] = None
-    unshifted: Optional[Link] = None   # the model before ModelSamplingFlux, for the hires pass's own shift
-    clip: Optional[Link] = None
-    vae: Optional[Link] = None
-    masks: Dict[str, Link] = field(default_factory=dict)
-    positive: Optional[Link] = None
-    negative: Optional[Link] = None
-    samples: Optional[Link] = None
-
-
-def lower(recipe: Recipe, options: LowerOptions = LowerOptions()) -> Graph:
-    conflict = gguf_hook_conflict(recipe)
-    if conflict:
-        raise LowerError(*conflict)
-    family = family_of(recipe.model.family)
-    low = Lowering(recipe, family, variant_of(family, recipe.model.variant), options)
-    for step in LOWER_STEPS:
-        step(low)
-    return low.b.build()
-
-
-def has_lora(c: Character, keep_zero: bool = False) -> bool:
-    return bool(c.loras if keep_zero else c.active_loras)
-
-
-def lora_nodes(c: Character, keep_zero: bool = False):
-    """(node id, recipe key, Lora) for each active LoRA of a character's stack
-    (each LoRA at all with keep_zero)."""
-    keyed = len(c.loras) > 1
-    out, n = [], 0
-    for i, lora in enumerate(c.loras):
-        if lora.active or keep_zero:
-            n += 1
-            node_id = f"char.{c.id}.lora" + (f".{n}" if n > 1 else "")
-            out.append((node_id, f"characters.{c.id}.lora" + (f"[{i}]" if keyed else ""), lora))
-    return out
-
-
-def uses_hooks(recipe: Recipe) -> bool:
-    return recipe.lora_mode == "hooks" and any(has_lora(c) for c in recipe.characters)
-
-
-def gguf_hook_conflict(recipe: Recipe):
-    """(message, location) when a GGUF model would meet hook LoRAs, else None.
-    On a real server this dies at the sampler with "'Linear' object has no
-    attribute 'temp'" after every encode has run (transcripts/08)."""
-    if not uses_hooks(recipe):
-        return None
-    gguf = [("model.unet", recipe.model.unet_format == "gguf",
-             "use a .safetensors UNet (fp8 via weight_dtype), or set lora_mode: global"),
-            ("model.text_encoders", any(t.lower().endswith(".gguf") for t in recipe.model.text_encoders),
-             "use .safetensors text encoders (t5xxl_fp8_e4m3fn_scaled), or set lora_mode: global")]
-    for key, is_gguf, fix in gguf:
-        if is_gguf:
-            return ("a GGUF model cannot be used with hook LoRAs: ComfyUI fails at the sampler with "
-                    "\"'Linear' object has no attribute 'temp'\"", recipe.locate(key), fix)
-    return None
-
-
-def folds_scene(recipe: Recipe) -> bool:
-    """Fold the scene into each character's prompt when the regions cover the
-    canvas: the scene then adds no unhooked cond, i.e. no extra pass."""
-    chars = recipe.characters
-    if any(c.region.kind == "mask" for c in chars):   # a painted shape's coverage is unknown
-        return False
-    return bool(chars) and regions.covers([c.region.box for c in chars], recipe.canvas.width, recipe.canvas.height)
+__all__ = ["load_models", "global_loras", "model_sampling", "masks", "encode_and_condition", "guidance",
+           "latent", "sample", "hires", "decode_and_save"]
 
 
 # -- steps ----------------------------------------------------------------------
@@ -238,12 +142,13 @@ def encode_and_condition(low: Lowering) -> None:
         base = b.add("scene.text", "CLIPTextEncode", "scene", text=r.scene, clip=low.clip)[0]
     texts = {c.id: _encode_character(low, c, fold) for c in r.characters}
     low.negative = _negative(low, base if base is not None else next(iter(texts.values()), None))
+    low.plain_negative = low.negative
     low.positive = base
     negative = low.negative
     for c in r.characters:
         hooks = Link(lora_nodes(c, low.options.keep_zero_loras)[-1][0], 0) if _hooked(low, c) else None
         props = dict(positive_NEW=texts[c.id], negative_NEW=low.negative, strength=1.0,
-                     set_cond_area="default", mask=low.masks.get(c.id), hooks=hooks)
+                     set_cond_area=r.cond_area, mask=low.masks.get(c.id), hooks=hooks)
         if low.positive is None:
             node = b.add(f"char.{c.id}.cond", "PairConditioningSetProperties", f"characters.{c.id}", **props)
         else:
@@ -254,7 +159,7 @@ def encode_and_condition(low: Lowering) -> None:
 
 
 def _hooked(low: Lowering, c: Character) -> bool:
-    return low.recipe.lora_mode == "hooks" and has_lora(c, low.options.keep_zero_loras)
+    return hooks_in_pass1(low.recipe) and has_lora(c, low.options.keep_zero_loras)
 
 
 def _encode_character(low: Lowering, c: Character, fold: bool) -> Link:
@@ -336,6 +241,3 @@ def decode_and_save(low: Lowering) -> None:
     image = low.b.add("decode", "VAEDecode", "model.vae", samples=low.samples, vae=low.vae)[0]
     low.b.add("save", "SaveImage", "output.prefix", images=image, filename_prefix=low.recipe.output.prefix)
 
-
-LOWER_STEPS = (load_models, global_loras, model_sampling, masks, encode_and_condition,
-               guidance, latent, sample, hires, decode_and_save)
