@@ -45,6 +45,8 @@ EXPECTED = {
     "overlap": ("warning", "characters.celeste.region"),
     "feather": ("warning", "characters.roxy.region"),
     "t5-cpu": ("warning", "model.text_encoder_device"),
+    "area-separation": ("warning", "regions.area"),
+    "refine-hires": ("warning", "hires.denoise"),
 }
 
 

@@ -223,6 +223,25 @@ def t5_on_cpu(r: Recipe, g: Graph):
                  r.locate("model.text_encoder_device"), "use t5xxl_fp8_e4m3fn_scaled.safetensors, or device default")
 
 
+def area_is_not_separation(r: Recipe, g: Graph):
+    """mask-bounds crops each region's pass to its mask's bounds: measured
+    faster, and no change in how far a LoRA reaches (benchmarks/bleed.py)."""
+    if r.cond_area == "mask bounds" and r.lora_mode == "global" and any(c.active_loras for c in r.characters):
+        yield _w("area-separation", "regions.area mask-bounds changes speed, not separation: with lora_mode global "
+                 "every LoRA still acts on the whole picture", r.locate("regions.area"),
+                 "for separation use lora_mode: hooks or refine")
+
+
+def hires_after_refine(r: Recipe, g: Graph):
+    """refine runs before hires, whose pass re-samples the whole picture with
+    pass 1's model: without LoRAs on a `none` base."""
+    if r.refine is not None and r.refine.base == "none" and r.hires is not None and r.hires.denoise > 0.35:
+        yield _w("refine-hires", f"hires at denoise {r.hires.denoise:g} re-paints the refined characters without "
+                 "their LoRAs (refine.base none): their likeness fades", r.locate("hires.denoise"),
+                 "lower hires.denoise to 0.35 or less, or set refine.base: hooks")
+
+
 RULES: Tuple[Rule, ...] = (gguf_with_hooks, lora_twice, sampler_names, canvas_multiple, region_coverage,
                            schnell_guidance, step_counts, negative_at_cfg1, flux_cfg, zero_strength,
-                           trigger_first, overlaps, feather_proportion, t5_on_cpu)
+                           trigger_first, overlaps, feather_proportion, t5_on_cpu, area_is_not_separation,
+                           hires_after_refine)
