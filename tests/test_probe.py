@@ -1,4 +1,4 @@
-"""The leak probe: the mask math and the metrics."""
+"""The leak probe: the mask math, the metrics, and the run step's latents."""
 from __future__ import annotations
 
 import re
@@ -21,6 +21,7 @@ except ImportError:   # tests/ is not a package: pytest puts it on sys.path inst
 
 ROOT = Path(__file__).resolve().parents[1]
 SD15 = str(ROOT / "recipes/sd15-duo.yaml")
+SCENARIO = "11-success-sd15-checkpoint-two-characters-cfg6"
 
 
 def write(tmp_path: Path, text: str, name: str = "r.yaml") -> str:
@@ -107,3 +108,20 @@ def test_measure_effect_leak_share_beyond_the_feather():
     zero = measure(np.where(a == 1, 0, 1).astype(np.float32), masks, "a")
     assert zero["effect"] == 0 and zero["leak"] == {"b": None} and zero["mean"]["b"] == 1
     assert measure(np.zeros_like(a), masks, "a")["share"] is None
+
+
+# --- the run step collects SaveLatent's latents ----------------------------------------
+
+def test_a_run_downloads_latents_beside_the_images(comfy_server, tmp_path):
+    from compiler.comfy.client import ComfyClient
+    from compiler.run.steps import run_recipe
+    srv = comfy_server(SCENARIO)
+    recipe = resolve_file(SD15)
+    record = run_recipe(recipe, lower(recipe, PROBE), ComfyClient(srv.url), tmp_path / "out")
+    assert [(o["kind"], o["file"], o["node"]) for o in record.data["outputs"]] == [
+        ("image", "sd15-duo-5-01.png", "save"), ("latent", "sd15-duo-5-01.latent", "probe.latent")]
+    latent = record.data["outputs"][1]["server_file"]
+    assert latent["subfolder"] == "latents/recipe" and latent["filename"].startswith("sd15-duo_")
+    assert read_latent((record.folder / "sd15-duo-5-01.latent").read_bytes()).shape == (1, 4, 8, 8)
+    entry = ComfyClient(srv.url).history(record.data["prompt_id"])
+    assert entry["outputs"]["probe.latent"] == {"latents": [latent]}
