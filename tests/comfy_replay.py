@@ -1,7 +1,7 @@
 """Pure helpers behind tests/comfy_server.py: read the recorded transcripts, map their node
-ids onto a submitted graph, validate a prompt the way ComfyUI does first, make the PNG and
-preview bytes ComfyUI would serve, and keep one queued prompt's bookkeeping (`Job`). No
-sockets here, so each piece can be reasoned about (and tested) on its own.
+ids onto a submitted graph, validate a prompt the way ComfyUI does first, make the PNG,
+.latent and preview bytes ComfyUI would serve, and keep one queued prompt's bookkeeping
+(`Job`). No sockets here, so each piece can be reasoned about (and tested) on its own.
 
 The recordings live in ../shared/comfyui (override with COMFY_SHARED); their format is
 described in that folder's README.md.
@@ -275,13 +275,31 @@ def saveimage_chunks(prompt: dict, extra_data: dict) -> dict[str, str]:
     return chunks
 
 
-def png_bytes(chunks: dict[str, str], size: tuple[int, int] = (64, 64)) -> bytes:
+def png_bytes(chunks: dict[str, str], size: tuple[int, int] = (64, 64), image=None) -> bytes:
     info = PngInfo()
     for key, value in chunks.items():
         info.add_text(key, value)
     buf = io.BytesIO()
-    Image.new("RGB", size, (96, 96, 96)).save(buf, "PNG", pnginfo=info, compress_level=4)
+    (image or Image.new("RGB", size, (96, 96, 96))).save(buf, "PNG", pnginfo=info, compress_level=4)
     return buf.getvalue()
+
+
+def latent_bytes(data: bytes, shape: tuple, dtype: str = "F32", metadata: Optional[dict] = None) -> bytes:
+    """A .latent file as SaveLatent writes it (comfy.utils.save_torch_file): safetensors with
+    `latent_tensor` ([B, C, H, W], little-endian raw `data`) and an empty
+    `latent_format_version_0`; 8-byte header length, JSON header padded with spaces to 8."""
+    header = {"latent_tensor": {"dtype": dtype, "shape": list(shape), "data_offsets": [0, len(data)]},
+              "latent_format_version_0": {"dtype": "F32", "shape": [0], "data_offsets": [len(data), len(data)]}}
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def zero_latent(graph: dict) -> bytes:
+    """An SD1.5-shaped 8x8 latent of zeros, when a test gives no latent_fn."""
+    return latent_bytes(bytes(4 * 4 * 8 * 8), (1, 4, 8, 8), metadata={"prompt": json.dumps(graph)})
 
 
 @lru_cache(maxsize=1)

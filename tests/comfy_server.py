@@ -17,6 +17,11 @@ prompt at a time from a real queue. Faults (constructor keywords, any scenario):
     evil_filename="../../evil.png" SaveImage reports this file name
     node_errors_on_200={...}       POST /prompt answers 200 with these node_errors (fact 13)
 
+Files that depend on the submitted graph (the leak probe's tests): a SaveLatent node, which
+no recording has, is run just before execution_success and its file is `latent_fn(graph)`
+(safetensors bytes, see comfy_replay.latent_bytes; default a zero latent); with
+`image_fn(graph) -> PIL.Image`, every SaveImage of every run writes a picture of its own.
+
 Scenario 09 pauses at its recorded interrupt point until the client interrupts (at most
 `interrupt_wait` s, then it ends as recorded); scenario 10 closes the socket where the
 recording lost it and waits up to `reconnect_wait` s for the client to come back.
@@ -59,7 +64,7 @@ class ComfyTestServer:
     def __init__(self, scenario: str = "01-success-two-characters-hooks", time_scale: float = 0.0,
                  *, http_status=None, invalid_json=(), drop_ws_after=None, history_delay=0.0,
                  slow=None, evil_filename=None, node_errors_on_200=None,
-                 interrupt_wait=3.0, reconnect_wait=5.0, ssl_context=None):
+                 interrupt_wait=3.0, reconnect_wait=5.0, ssl_context=None, latent_fn=None, image_fn=None):
         self.scenario = replay.load_scenario(scenario)
         self.time_scale = time_scale
         self.http_status, self.slow = http_status or {}, slow or {}
@@ -69,6 +74,8 @@ class ComfyTestServer:
         # Scenario 09/10 pause for the client's interrupt / reconnect, but not forever.
         self.interrupt_wait, self.reconnect_wait = interrupt_wait, reconnect_wait
         self.ssl_context = ssl_context
+        self.latent_fn, self.image_fn = latent_fn, image_fn
+        self._saved_files = itertools.count(1)    # SaveLatent/image_fn numbering, like the real counter
         self.requests: list[Recorded] = []
         self.url = ""
         self._sockets: dict[str, web.WebSocketResponse] = {}
@@ -433,6 +440,8 @@ class ComfyTestServer:
                 await self._task_done(job)
             if kind == "status":      # _task_done broadcast the live one
                 return
+        if kind == "execution_success" and not job.finished:
+            await self._save_latents(job)
         if kind == "executing":
             self._advance(job, data.get("node"))
         if kind == "executed":
@@ -471,8 +480,26 @@ class ComfyTestServer:
             key = (image.get("type", "output"), image.get("subfolder", ""), image["filename"])
             # A cached SaveImage reports the old file: it keeps the old file's metadata.
             chunks = replay.saveimage_chunks(job.prompt, job.extra_data)
+            if self.image_fn is not None:   # this graph's own picture, under a new name
+                image["filename"] = f"probe_{next(self._saved_files):05}_.png"
+                key = key[:2] + (image["filename"],)
+                self._files[key] = replay.png_bytes(chunks, image=self.image_fn(job.prompt))
             self._files.setdefault(key, replay.png_bytes(chunks))
         job.ui[data["node"]] = output
+
+    async def _save_latents(self, job: Job) -> None:
+        """Each SaveLatent node runs as nodes.py SaveLatent.save does: `<prefix>_NNNNN_.latent`
+        under the prefix's folder, reported as {"latents": [...]} in `executed` and history."""
+        for node_id, node in job.prompt.items():
+            if not isinstance(node, dict) or node.get("class_type") != "SaveLatent" or node_id in job.ui:
+                continue
+            prefix = str((node.get("inputs") or {}).get("filename_prefix", "latents/ComfyUI"))
+            sub, _, stem = prefix.rpartition("/")
+            ref = {"filename": f"{stem}_{next(self._saved_files):05}_.latent", "subfolder": sub, "type": "output"}
+            self._files[("output", sub, ref["filename"])] = (self.latent_fn or replay.zero_latent)(job.prompt)
+            here = {"node": node_id, "display_node": node_id, "prompt_id": job.prompt_id}
+            await self._deliver(job, {"type": "executing", "data": here})
+            await self._deliver(job, {"type": "executed", "data": {**here, "output": {"latents": [ref]}}})
 
     async def _task_done(self, job: Job) -> None:
         """main.py:234-241: write history, then status; `executing` null comes after."""

@@ -63,3 +63,19 @@ def test_flux_two_characters_with_hook_loras(tmp_path, capsys):
     rec = run(tmp_path, capsys, str(ROOT / "recipes/portrait.yaml"), *TINY_FLUX,
               "--set", f"sampler.seed={random.randrange(1, 2**31)}")
     check_run(rec)
+
+
+def test_probe_shows_hook_loras_stay_in_their_regions(tmp_path, capsys):
+    """REFERENCE F measured a latent leak of 0.002 for hooks; leave room for other seeds."""
+    code = main(["probe", str(ROOT / "recipes/sd15-duo.yaml"), "--server", URL, "--out", str(tmp_path),
+                 "--plain", "--strength", "15", "--steps", "2",
+                 "--set", f"sampler.seed={random.randrange(1, 2**31)}"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    [folder] = (tmp_path / "sd15-duo").glob("probe-*")
+    data = json.loads((folder / "probe.json").read_text())
+    for cid, other in (("a", "b"), ("b", "a")):
+        latent = data["characters"][cid]["latent"]
+        assert latent["effect"] > 0 and latent["leak"][other] < 0.02 and latent["share"] > 0.8, latent
+    assert Image.open(folder / "probe.png").size[1] > 2 * 256
+    assert out.splitlines()[0].startswith("character")

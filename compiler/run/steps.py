@@ -270,22 +270,30 @@ def _execution_error(data: dict, recipe: Recipe, graph: Graph) -> ExecutionError
     return err
 
 
+# What _collect downloads: history key -> (kind in run.json, local extension).
+# Latents come from SaveLatent (the leak probe's graphs): safetensors files.
+_OUTPUT_KINDS = (("images", "image", "png"), ("latents", "latent", "latent"))
+
+
 def _collect(client: ComfyClient, history: dict, record: RunRecord, recipe: Recipe) -> List[dict]:
-    """Download every image the history lists, under names we choose."""
+    """Download every image (and saved latent) the history lists, under names we choose."""
     outputs = history.get("outputs")
     if not isinstance(outputs, dict):
         raise ProtocolError(f"history of prompt {record.data['prompt_id']} has no outputs")
     files: List[dict] = []
     for node_id, out in outputs.items():
-        for ref in (out or {}).get("images", []) if isinstance(out, dict) else []:
+        refs = [(ref, kind, ext) for key, kind, ext in _OUTPUT_KINDS
+                for ref in ((out or {}).get(key, []) if isinstance(out, dict) else [])]
+        for ref, kind, ext in refs:
             if not isinstance(ref, dict) or ref.get("type") == "temp":
                 continue
-            local = f"{recipe.name}-{recipe.sampler.seed}-{len(files) + 1:02d}.png"
+            n = sum(f["kind"] == kind for f in files) + 1
+            local = f"{recipe.name}-{recipe.sampler.seed}-{n:02d}.{ext}"
             target = (record.folder / local).resolve()
             if target.parent != record.folder.resolve():   # belt and braces: our name, our folder
                 raise ProtocolError(f"refusing to write outside the run folder: {local}")
             write_atomic(target, client.view(ref))
-            files.append({"file": local, "node": node_id, "server_file": {k: ref.get(k) for k in
+            files.append({"file": local, "kind": kind, "node": node_id, "server_file": {k: ref.get(k) for k in
                                                                           ("filename", "subfolder", "type")}})
     return files
 
