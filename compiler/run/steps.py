@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from compiler._version import __version__
-from compiler.check.catalogue import Catalogue, check_graph
+from compiler.check.catalogue import check_graph
+from compiler.comfy.object_info import Catalogue
 from compiler.comfy.client import ComfyClient, Event, Outcome
 from compiler.resolve.written import resolved_yaml
 from compiler.files import write_atomic
