@@ -12,7 +12,9 @@ import time
 import pytest
 from PIL import Image
 
-from compiler.comfy.client import ComfyClient, Event, ServerAddress, Timeouts, parse_server
+from compiler.comfy.address import ServerAddress, Timeouts, parse_server
+from compiler.comfy.client import ComfyClient
+from compiler.comfy.events import Event
 from compiler.errors import (ConnectError, ProtocolError, RecipeError, RejectedError, RunError,
                              RunTimeout, ServerError)
 

@@ -19,7 +19,8 @@ from typing import Callable, Dict, List, Optional
 from compiler._version import __version__
 from compiler.check.catalogue import check_graph
 from compiler.comfy.object_info import Catalogue
-from compiler.comfy.client import ComfyClient, Event, Outcome
+from compiler.comfy.client import ComfyClient
+from compiler.comfy.events import Event, Outcome, outcome_from_history
 from compiler.resolve.written import resolved_yaml
 from compiler.files import write_atomic
 from compiler.errors import (ExecutionError, InterruptedRun, Location, ProtocolError, RecipeError,
@@ -318,8 +319,7 @@ def _resume_outcome(client: ComfyClient, record: RunRecord, reporter: Reporter, 
     pid = record.data["prompt_id"]
     entry = client.history(pid)
     if entry is not None:
-        from compiler.comfy.client import _outcome
-        return _outcome([], entry)
+        return outcome_from_history([], entry)
     queue = client.queue()
     known = {item[1] for k in ("queue_running", "queue_pending") for item in queue[k]
              if isinstance(item, list) and len(item) > 1}
