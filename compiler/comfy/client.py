@@ -19,7 +19,7 @@ from urllib.parse import quote
 from compiler.comfy.address import Timeouts, headers_from_env, parse_server
 from compiler.comfy.events import EventStream
 from compiler.comfy.transport import Answer, Http, WebSocket, parse_json
-from compiler.errors import ProtocolError, RecipeError, RejectedError, ServerError
+from compiler.errors import ProtocolError, RecipeError, RejectedError, Rejection, ServerError
 
 __all__ = ["ComfyClient", "Queued"]
 
@@ -53,24 +53,26 @@ def _decode(resp: Answer, method: str, path: str) -> dict:
 
 
 def _rejected(answer: dict, prompt_id: str = "") -> RejectedError:
-    """One line per (node, error), plus the top-level error when it is the whole story."""
+    """The refusal parsed once: one Rejection per (node, error), plus the
+    top-level error when it is the whole story."""
     node_errors = answer.get("node_errors") or {}
     if not isinstance(node_errors, dict):
         raise ProtocolError("POST /prompt: node_errors is not an object")
-    errors = []
+    found = []
     for node_id, entry in node_errors.items():
         entry = entry if isinstance(entry, dict) else {}
-        where = f"node {node_id} ({entry.get('class_type', '?')})"
         for err in entry.get("errors") or [{"message": "rejected"}]:
-            errors.append(RecipeError(f"{where}: {_parts(err)}"))
+            found.append(Rejection(str(node_id), str(entry.get("class_type", "?")), _parts(err)))
     top = answer.get("error")
     top = top if isinstance(top, dict) else {"message": top}
-    if top.get("type") in _TOP_LEVEL or not errors:
-        errors.append(RecipeError(_parts(top) or "ComfyUI refused the prompt without saying why"))
-    return RejectedError(errors, node_errors=node_errors, prompt_id=prompt_id)
+    if top.get("type") in _TOP_LEVEL or not found:
+        found.append(Rejection("", "", _parts(top) or "ComfyUI refused the prompt without saying why"))
+    return RejectedError([RecipeError(r.format()) for r in found], node_errors=node_errors,
+                         prompt_id=prompt_id, rejections=found)
 
 
-def _parts(error: dict) -> str:
+def _parts(error: Any) -> str:
+    error = error if isinstance(error, dict) else {"message": error}
     return ": ".join(str(p) for p in (error.get("message"), error.get("details")) if p)
 
 

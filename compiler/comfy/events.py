@@ -14,7 +14,7 @@ import json
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 from urllib.parse import quote
 
 from compiler.comfy.transport import parse_json
@@ -42,18 +42,27 @@ class Outcome:
     events: list
     history: dict
     error: Optional[dict] = None   # the execution_error / execution_interrupted data
+    messages: Tuple[Tuple[str, dict], ...] = ()   # history status.messages, parsed once
+    history_status: Optional[str] = None          # history status.status_str
+
+    def first(self, kind: str) -> Optional[dict]:
+        """The data of the first `kind` message: from the socket, else from history."""
+        found = next((e.data for e in self.events if e.type == kind), None)
+        return found if found is not None else next((d for k, d in self.messages if k == kind), None)
 
 
 def outcome_from_history(events: list, history: dict) -> Outcome:
     """How the prompt ended: the terminal event from the socket, else from
     history status.messages, else history's status_str."""
     status = history.get("status") if isinstance(history.get("status"), dict) else {}
-    messages = [(m[0], m[1]) for m in status.get("messages") or []
-                if isinstance(m, list) and len(m) == 2]
+    raw = status.get("messages") if isinstance(status.get("messages"), list) else []
+    messages = tuple((m[0], m[1]) for m in raw if isinstance(m, list) and len(m) == 2
+                     and isinstance(m[0], str) and isinstance(m[1], dict))
     kind, data = next(((k, d) for k, d in [(e.type, e.data) for e in reversed(events)]
-                       + messages[::-1] if k in TERMINAL), (None, None))
-    result = TERMINAL.get(kind) or ("success" if status.get("status_str") == "success" else "error")
-    return Outcome(result, events, history, None if result == "success" else data)
+                       + list(messages[::-1]) if k in TERMINAL), (None, None))
+    status_str = status.get("status_str") if isinstance(status.get("status_str"), str) else None
+    result = TERMINAL.get(kind) or ("success" if status_str == "success" else "error")
+    return Outcome(result, events, history, None if result == "success" else data, messages, status_str)
 
 
 class Clock:

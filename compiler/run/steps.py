@@ -187,15 +187,15 @@ def _queue(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord)
 
 
 def _locate_rejection(exc: RejectedError, recipe: Recipe, graph: Graph) -> RejectedError:
-    errors: List[RecipeError] = []
-    for node_id, entry in (exc.node_errors or {}).items():
-        where = recipe.locate(graph.origin(node_id)) if node_id in graph else Location(recipe.source)
-        for e in (entry or {}).get("errors", []) if isinstance(entry, dict) else []:
-            detail = ": ".join(p for p in (e.get("message"), e.get("details")) if p)
-            errors.append(RecipeError(f"ComfyUI rejected node {node_id}: {detail}", where))
+    """The client's parsed rejections, each at the recipe key that made its node."""
+    def where(node_id: str) -> Location:
+        return recipe.locate(graph.origin(node_id)) if node_id in graph else Location(recipe.source)
+
+    errors: List[RecipeError] = [RecipeError(f"ComfyUI rejected node {r.node_id}: {r.message}", where(r.node_id))
+                                 for r in exc.rejections if r.node_id]
     if not errors:
         errors = [RecipeError(f"ComfyUI rejected the graph: {line}", Location(recipe.source)) for line in exc.lines()]
-    return RejectedError(errors, exc.node_errors, exc.prompt_id)
+    return RejectedError(errors, exc.node_errors, exc.prompt_id, exc.rejections)
 
 
 def _try(fn: Callable[[], object]) -> None:
@@ -234,7 +234,7 @@ def _finish(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord
     timings = node_timings(outcome.events, graph, outcome.history)
     record.update(timings=timings, cached=_cached(outcome), server_span_s=server_span(outcome),
                   observed_span_s=observed_span(outcome.events),
-                  finished_at=_now(), history_status=outcome.history.get("status", {}).get("status_str"))
+                  finished_at=_now(), history_status=outcome.history_status)
     if outcome.status == "interrupted":
         node = (outcome.error or {}).get("node_id", "")
         raise InterruptedRun(f"prompt {record.data['prompt_id']} was interrupted at node {node or '?'}",
@@ -250,13 +250,7 @@ def _finish(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord
 
 
 def _cached(outcome: Outcome) -> List[str]:
-    for e in outcome.events:
-        if e.type == "execution_cached":
-            return list(e.data.get("nodes", []))
-    for m in outcome.history.get("status", {}).get("messages", []) or []:
-        if isinstance(m, list) and len(m) == 2 and m[0] == "execution_cached":
-            return list(m[1].get("nodes", []))
-    return []
+    return list((outcome.first("execution_cached") or {}).get("nodes", []))
 
 
 def _execution_error(data: dict, recipe: Recipe, graph: Graph) -> ExecutionError:
