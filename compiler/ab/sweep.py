@@ -36,7 +36,9 @@ from compiler.ir.graph import Graph
 from compiler.ab.order import Footprint, footprint, greedy_order, nearest, predicted, reexecuted
 from compiler.run.progress import Reporter
 from compiler.ir.recipe import Recipe
-from compiler.run.steps import RunRecord, _finish, _follow, _queue, fetch_catalogue, preflight, prepare
+from compiler.run.catalogues import CatalogueProvider
+from compiler.run.folder import RunRecord, prepare
+from compiler.run.steps import finish, follow, preflight, submit
 from compiler.ab.variants import Job, Plan, overrides_by_key
 
 __all__ = ["Compiled", "run_sweep", "FINISHED"]
@@ -56,9 +58,10 @@ class Compiled:
 class Lane:
     """One server: its connections, its catalogue, the prompts we have queued there."""
 
-    def __init__(self, index: int, server: str, make_client: Callable):
+    def __init__(self, index: int, server: str, make_client: Callable, cache_dir: Optional[Path]):
         self.index = index
         self.client = make_client(server)   # the dispatcher's: POST /prompt, GET /queue
+        self.catalogues = CatalogueProvider(self.client, cache_dir)
         self.server = self.client.address.http_base
         self.reader = make_client(server)   # the follower's own: a requests Session is not thread-safe
         self.stream = None
@@ -86,9 +89,9 @@ class Sweep:
         if order not in ("cache", "naive"):
             raise ValueError(f"order must be cache or naive, not {order!r}")
         self.plan, self.compiled, self.order, self.ahead = plan, list(compiled), order, ahead
-        self.say, self.cache_dir = say, cache_dir
+        self.say = say
         self.prints = [footprint(c.graph) for c in self.compiled]
-        self.lanes = [Lane(i, s, make_client) for i, s in enumerate(servers)]
+        self.lanes = [Lane(i, s, make_client, cache_dir) for i, s in enumerate(servers)]
         self.fits: Dict[int, set] = {i: set() for i in range(len(self.compiled))}
         self.misfit: Dict[int, RecipeError] = {}
         self.cond = threading.Condition()
@@ -135,7 +138,7 @@ class Sweep:
     def open_lanes(self) -> None:
         for lane in self.lanes:
             try:
-                catalogue = fetch_catalogue(lane.client, self.cache_dir)
+                catalogue = lane.catalogues.for_graphs(c.graph for c in self.compiled)
                 lane.stream = lane.reader.open_events()
             except RunError as exc:
                 lane.down = str(exc)
@@ -223,9 +226,9 @@ class Sweep:
         record = self._prepare(index, lane)
         self.submitting = (lane, index, record)   # for Ctrl-C between POST /prompt and inflight
         try:
-            preflight(lane.client, c.recipe, c.graph, record, self.cache_dir)
+            catalogue = preflight(lane.client, c.recipe, c.graph, record, lane.catalogues)
             record.update(client_id=lane.stream.client_id)   # one socket follows all our prompts
-            _queue(lane.client, c.recipe, c.graph, record)
+            submit(lane.client, c.recipe, c.graph, record, catalogue)
         except RecipeError as exc:
             self.submitting = None
             record.fail(exc)
@@ -272,8 +275,8 @@ class Sweep:
         c = self.compiled[index]
         quiet = Reporter(c.graph, io.StringIO())   # the sweep reports per job, not per node
         try:
-            outcome = _follow(lane.reader, lane.stream, record, quiet, c.graph)
-            _finish(lane.reader, c.recipe, c.graph, record, outcome, quiet)
+            outcome = follow(lane.reader, lane.stream, record, quiet, c.graph)
+            finish(lane.reader, c.recipe, c.graph, record, outcome, quiet)
             return None
         except RecipeError as exc:
             record.fail(exc)
