@@ -78,12 +78,12 @@ def save(path: Path, text: str) -> None:
 class Watch:
     """A watch session on a recipe in tmp_path, its loop in a thread."""
 
-    def __init__(self, tmp_path: Path, server_url: str, keep=None, page=True):
+    def __init__(self, tmp_path: Path, server_url: str, keep=None, page=True, text: str = RECIPE):
         (tmp_path / "presets").mkdir(exist_ok=True)
         self.preset = tmp_path / "presets" / "look.yaml"
         self.recipe = tmp_path / "duo.yaml"
         save(self.preset, "sampler: {steps: 20}\n")
-        save(self.recipe, RECIPE)
+        save(self.recipe, text)
         self.out = tmp_path / "out"
         self.lines, self.errors = [], []
         self.state = WatchState(str(self.recipe))
@@ -252,6 +252,22 @@ def test_a_server_error_is_shown_and_the_loop_goes_on(comfy_server, watch):
     save(w.recipe, w.recipe.read_text())   # the same recipe again: a failed run is retried
     assert w.finished(2).status == "failed"
     assert len(posts(srv, "/prompt")) == 2
+
+
+def test_a_lora_added_on_the_server_is_seen_without_a_restart(comfy_server, watch):
+    srv = comfy_server(SCENARIO)
+    w = watch(srv.url, page=False, text=RECIPE.replace("tiny-char-b.safetensors", "new-char.safetensors"))
+    first = w.finished(1)
+    assert first.status == "rejected"
+    assert "LoRA file `new-char.safetensors` is not on the server" in first.error[0], first.error
+    assert any("is not on the server" in e for e in w.errors) and not posts(srv, "/prompt")
+    srv.add_model("loras", "new-char.safetensors")   # someone copies the file onto the server
+    save(w.recipe, w.recipe.read_text())            # and the user saves again
+    second = w.finished(2)
+    assert second.status == "success", second.error
+    assert "new-char.safetensors" in (second.folder / "graph.api.json").read_text()
+    fetches = [r for r in srv.requests if r.path == "/object_info"]
+    assert len(fetches) == 2 and len(posts(srv, "/prompt")) == 1   # asked again once, no restart
 
 
 def test_an_edit_interrupts_only_our_prompt_in_flight(comfy_server, watch):
