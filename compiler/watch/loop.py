@@ -178,11 +178,13 @@ class Runner(threading.Thread):
         self._current: Optional[Build] = None
         self._last_text: Optional[str] = None  # the graph last handed over
         self._stopping = False
+        self.unchanged = 0                     # builds turned down: their graph was the last one
 
     def submit(self, build: Build) -> bool:
         """Queue `build` unless its graph is the one last handed over; interrupt ours in flight."""
         with self._cond:
             if build.text == self._last_text:
+                self.unchanged += 1
                 return False
             self._last_text, self._pending = build.text, build
             victim = self._supersede()
