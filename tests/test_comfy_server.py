@@ -1,5 +1,5 @@
 """The stand-in itself, spoken to with plain requests and websocket-client, so that a bug in
-compiler/client.py cannot hide a bug here (and the other way round)."""
+compiler/comfy/ cannot hide a bug here (and the other way round)."""
 from __future__ import annotations
 
 import copy

@@ -136,7 +136,7 @@ class Build:
 
 
 class _LiveReporter(Reporter):
-    """run.py's reporter calls, turned into page progress. It also re-sends
+    """The run steps' reporter calls, turned into page progress. It also re-sends
     the interrupt of a superseded prompt once it is seen running: an
     interrupt sent while the prompt still waited in the server's queue
     did nothing (ComfyUI only stops the prompt it runs)."""
