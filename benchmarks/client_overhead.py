@@ -5,8 +5,8 @@ span (execution_start -> final `executing`, as received over the WebSocket).
     python benchmarks/client_overhead.py --server 127.0.0.1:8188   # a real ComfyUI
 
 Target (issue 3): under 100 ms per prompt. Prints the ratio to that target.
-The overhead covers compile, preflight (/system_stats, /object_info once per
-server per process), the run folder, queueing, following, /history, /view and
+The overhead covers compile, preflight (/system_stats; /object_info once per
+server, from one catalogue provider shared by the runs), the run folder, queueing, following, /history, /view and
 writing the image. Each run uses a new seed, so a real server re-samples.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from compiler.comfy.client import ComfyClient  # noqa: E402
 from compiler.lower import lower  # noqa: E402
 from compiler.run.progress import Reporter  # noqa: E402
 from compiler.resolve.passes import resolve_file  # noqa: E402
+from compiler.run.catalogues import CatalogueProvider  # noqa: E402
 from compiler.run.steps import run_recipe  # noqa: E402
 
 TARGET_MS = 100.0
@@ -35,13 +36,14 @@ class Quiet(Reporter):
         pass
 
 
-def measure(server: str, runs: int, out: Path) -> list:
+def measure(server: str, runs: int, out: Path, catalogues: CatalogueProvider) -> list:
     overheads = []
     for i in range(runs):
         t0 = time.perf_counter()
         recipe = resolve_file(str(ROOT / "recipes/sd15-duo.yaml"), [f"sampler.seed={1000 + i}"])
         graph = lower(recipe)
-        record = run_recipe(recipe, graph, ComfyClient(server), out, reporter=Quiet(graph, sys.stderr))
+        record = run_recipe(recipe, graph, ComfyClient(server), out, reporter=Quiet(graph, sys.stderr),
+                            catalogues=catalogues)
         wall = time.perf_counter() - t0
         span = record.data.get("observed_span_s") or 0.0
         overheads.append((wall - span) * 1000)
@@ -55,12 +57,13 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.server:
-            overheads = measure(args.server, args.runs, Path(tmp))
+            overheads = measure(args.server, args.runs, Path(tmp), CatalogueProvider(ComfyClient(args.server)))
         else:
             from comfy_server import ComfyTestServer
             with ComfyTestServer("11-success-sd15-checkpoint-two-characters-cfg6", time_scale=0.01) as srv:
-                measure(srv.url, 1, Path(tmp))          # warm-up: imports, first catalogue fetch
-                overheads = measure(srv.url, args.runs, Path(tmp))
+                catalogues = CatalogueProvider(ComfyClient(srv.url))
+                measure(srv.url, 1, Path(tmp), catalogues)   # warm-up: imports, first catalogue fetch
+                overheads = measure(srv.url, args.runs, Path(tmp), catalogues)
     median = statistics.median(overheads)
     print(f"client overhead per prompt: median {median:.1f} ms, max {max(overheads):.1f} ms over {len(overheads)} runs")
     print(f"overhead / target ({TARGET_MS:.0f} ms): {median / TARGET_MS:.2f}")

@@ -32,7 +32,7 @@ from typing import Iterable, Optional
 
 __all__ = [
     "Location", "RecipeError", "RecipeSyntaxError", "SchemaError", "TemplateError",
-    "PresetError", "LowerError", "CatalogueError", "AdviceError", "RejectedError",
+    "PresetError", "LowerError", "CatalogueError", "AdviceError", "RejectedError", "Rejection",
     "RunError", "ConnectError", "ServerError", "ProtocolError", "ExecutionError",
     "InterruptedRun", "RunTimeout",
 ]
@@ -119,13 +119,29 @@ class AdviceError(_Collected):
     pass
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """One thing the server's validation refused, as the client parsed it from
+    the answer: a node (its id and class) or, with no node_id, the whole prompt."""
+
+    node_id: str
+    class_type: str
+    message: str    # "Value not in list: sampler_name: 'x' not in ..." (message: details)
+
+    def format(self) -> str:
+        return f"node {self.node_id} ({self.class_type}): {self.message}" if self.node_id else self.message
+
+
 class RejectedError(_Collected):
-    """The server answered 400 (or 200 with node_errors): its validation refused nodes."""
+    """The server answered 400 (or 200 with node_errors): its validation refused nodes.
+
+    `rejections` are the parsed problems; `node_errors` is the raw answer, kept for records."""
 
     def __init__(self, errors: Iterable[RecipeError], node_errors: Optional[dict] = None,
-                 prompt_id: str = ""):
+                 prompt_id: str = "", rejections: Iterable[Rejection] = ()):
         self.node_errors = node_errors or {}
         self.prompt_id = prompt_id
+        self.rejections = tuple(rejections)
         super().__init__(errors)
 
 

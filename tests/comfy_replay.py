@@ -74,6 +74,37 @@ def object_info() -> dict:
     return json.loads(object_info_bytes())
 
 
+# The combo inputs that list a model folder's files, as ComfyUI's loaders name them.
+MODEL_INPUTS = {"loras": ("lora_name",), "checkpoints": ("ckpt_name",), "vae": ("vae_name",),
+                "diffusion_models": ("unet_name",),
+                "text_encoders": ("clip_name", "clip_name1", "clip_name2", "clip_name3", "clip_name4")}
+
+
+def with_model(info: dict, folder: str, name: str) -> dict:
+    """A copy of `info` in which every loader of `folder` also lists `name`, as
+    GET /object_info answers once the file is in models/<folder>/ (sorted, both
+    combo styles). `info` itself is left alone: the recorded one is shared."""
+    if folder not in MODEL_INPUTS:
+        raise ValueError(f"unknown model folder {folder!r}; known: {', '.join(MODEL_INPUTS)}")
+    info = copy.deepcopy(info)
+    for node in info.values():
+        for part in ("required", "optional"):
+            for input_name, spec in ((node.get("input") or {}).get(part) or {}).items():
+                options = _combo_list(spec) if input_name in MODEL_INPUTS[folder] else None
+                if options is not None and name not in options:
+                    options.append(name)
+                    options.sort()
+    return info
+
+
+def _combo_list(spec) -> Optional[list]:
+    if isinstance(spec, list) and spec and isinstance(spec[0], list):
+        return spec[0]
+    if isinstance(spec, list) and len(spec) > 1 and spec[0] == "COMBO" and isinstance(spec[1], dict):
+        return spec[1].setdefault("options", [])
+    return None
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing the replay does, at recorded time `t`.

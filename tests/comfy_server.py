@@ -22,6 +22,11 @@ no recording has, is run just before execution_success and its file is `latent_f
 (safetensors bytes, see comfy_replay.latent_bytes; default a zero latent); with
 `image_fn(graph) -> PIL.Image`, every SaveImage of every run writes a picture of its own.
 
+The catalogue can change mid-test, as when someone copies a file onto the server:
+
+    srv.add_model("loras", "new.safetensors")   # every LoRA loader now lists it
+    srv.set_object_info(info)                   # or a whole GET /object_info answer
+
 Scenario 09 pauses at its recorded interrupt point until the client interrupts (at most
 `interrupt_wait` s, then it ends as recorded); scenario 10 closes the socket where the
 recording lost it and waits up to `reconnect_wait` s for the client to come back.
@@ -78,6 +83,7 @@ class ComfyTestServer:
         self._saved_files = itertools.count(1)    # SaveLatent/image_fn numbering, like the real counter
         self.requests: list[Recorded] = []
         self.url = ""
+        self._info: Optional[dict] = None      # None: the recorded /object_info
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._flags: dict[str, bool] = {}      # sid -> negotiated supports_preview_metadata
         self._pending: list[Job] = []
@@ -130,6 +136,19 @@ class ComfyTestServer:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
 
+    # --- the catalogue ----------------------------------------------------------------------
+    @property
+    def object_info(self) -> dict:
+        """What GET /object_info answers now (and what POST /prompt validates against)."""
+        return self._info if self._info is not None else replay.object_info()
+
+    def set_object_info(self, info: dict) -> None:
+        self._info = info   # one assignment: the loop thread sees the old or the new, whole
+
+    def add_model(self, folder: str, name: str) -> None:
+        """A file appears in models/<folder>/ (loras, checkpoints, vae, ...)."""
+        self.set_object_info(replay.with_model(self.object_info, folder, name))
+
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -168,11 +187,13 @@ class ComfyTestServer:
 
     # --- HTTP endpoints ---------------------------------------------------------------------
     async def _object_info(self, request):
-        return web.Response(body=replay.object_info_bytes(), content_type="application/json")
+        info = self._info
+        body = replay.object_info_bytes() if info is None else json.dumps(info).encode()
+        return web.Response(body=body, content_type="application/json")
 
     async def _object_info_one(self, request):
         cls = request.match_info["cls"]
-        info = replay.object_info()
+        info = self.object_info
         return web.json_response({cls: info[cls]} if cls in info else {})
 
     async def _system_stats(self, request):
@@ -186,7 +207,7 @@ class ComfyTestServer:
             body = json.loads(await request.read())
             if "prompt" not in body:
                 return web.json_response(replay.NO_PROMPT, status=400)
-            error, outputs = replay.validate_prompt(body["prompt"], replay.object_info(),
+            error, outputs = replay.validate_prompt(body["prompt"], self.object_info,
                                                     body.get("partial_execution_targets"))
         except (ValueError, TypeError):
             return _error_page(500)        # the real handler raises: aiohttp answers 500

@@ -12,9 +12,11 @@ import time
 import pytest
 from PIL import Image
 
-from compiler.comfy.client import ComfyClient, Event, ServerAddress, Timeouts, parse_server
-from compiler.errors import (ConnectError, ProtocolError, RecipeError, RejectedError, RunError,
-                             RunTimeout, ServerError)
+from compiler.comfy.address import ServerAddress, Timeouts, parse_server
+from compiler.comfy.client import ComfyClient
+from compiler.comfy.events import Event
+from compiler.errors import (ConnectError, ProtocolError, RecipeError, RejectedError, Rejection,
+                             RunError, RunTimeout, ServerError)
 
 try:
     from .comfy_replay import load_scenario
@@ -186,6 +188,18 @@ def test_validation_errors_name_nodes_and_inputs(comfy_server):
     assert any(line.startswith("node unet (UNETLoader): Value not in list: unet_name: "
                                "'SRPO-fp8_e4m3fn.safetensors' not in") for line in lines)
     assert len(lines) == 5
+
+
+def test_rejections_are_parsed_once_into_node_class_and_message(comfy_server):
+    client = ComfyClient(comfy_server("04-validation-errors").url)
+    with pytest.raises(RejectedError) as info:
+        client.queue_prompt(graph_of("04-validation-errors"), client_id="me")
+    rejections = info.value.rejections
+    assert sorted(r.format() for r in rejections) == sorted(info.value.lines())
+    assert {(r.node_id, r.class_type) for r in rejections} == {
+        ("unet", "UNETLoader"), ("a.hook", "CreateHookLora"), ("b.text", "CLIPTextEncode"),
+        ("sampler", "KSampler")}
+    assert Rejection("sampler", "KSampler", "Required input is missing: seed") in rejections
 
 
 @pytest.mark.parametrize("scenario, line", [

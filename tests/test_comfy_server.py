@@ -1,5 +1,5 @@
 """The stand-in itself, spoken to with plain requests and websocket-client, so that a bug in
-compiler/client.py cannot hide a bug here (and the other way round)."""
+compiler/comfy/ cannot hide a bug here (and the other way round)."""
 from __future__ import annotations
 
 import copy
@@ -136,3 +136,26 @@ def test_node_map_pairs_classes_in_order():
     recorded = {"a": {"class_type": "X"}, "b": {"class_type": "X"}, "c": {"class_type": "Y"}}
     submitted = {"one": {"class_type": "X"}, "two": {"class_type": "Z"}}
     assert node_map(recorded, submitted) == {"a": "one"}
+
+
+def test_the_catalogue_can_change_mid_test(comfy_server):
+    srv = comfy_server(S01)
+    recorded = requests.get(srv.url + "/object_info").json()
+    assert "new.safetensors" not in recorded["LoraLoader"]["input"]["required"]["lora_name"][0]
+    srv.add_model("loras", "new.safetensors")
+    info = requests.get(srv.url + "/object_info").json()
+    for cls in ("LoraLoader", "LoraLoaderModelOnly", "CreateHookLora"):
+        names = info[cls]["input"]["required"]["lora_name"][0]
+        assert "new.safetensors" in names and names == sorted(names)
+    assert info["UNETLoader"] == recorded["UNETLoader"]   # only the LoRA loaders changed
+    one = requests.get(srv.url + "/object_info/CreateHookLora").json()
+    assert "new.safetensors" in one["CreateHookLora"]["input"]["required"]["lora_name"][0]
+    srv.add_model("text_encoders", "t5-new.safetensors")   # the COMBO style too
+    combo = srv.object_info["TripleCLIPLoader"]["input"]["required"]["clip_name1"]
+    assert "t5-new.safetensors" in combo[1]["options"]
+    del info["KSampler"]
+    srv.set_object_info(info)
+    assert "KSampler" not in requests.get(srv.url + "/object_info").json()
+    assert requests.post(srv.url + "/prompt", json={"prompt": load_scenario(S01).graph}).json()[
+        "error"]["message"] == "Cannot execute because node KSampler does not exist."
+    assert comfy_server(S01).object_info == recorded   # the recording itself is untouched

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from compiler import compile_file
-from compiler.check.catalogue import Catalogue, check_graph
+from compiler.check.catalogue import check_graph
+from compiler.comfy.object_info import Catalogue
 from compiler.cli.main import main
 from compiler.ir.graph import Link
 

@@ -30,7 +30,8 @@ import pytest
 
 from compiler import compile_file
 from compiler.cli.main import main
-from compiler.check.catalogue import Catalogue, check_graph
+from compiler.check.catalogue import check_graph
+from compiler.comfy.object_info import Catalogue
 from compiler.resolve.written import resolved_yaml
 from compiler.ir.recipe import Recipe
 

@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from compiler import compile_file
-from compiler.check.catalogue import Catalogue, check_graph
+from compiler.check.catalogue import check_graph
+from compiler.comfy.object_info import Catalogue
 from compiler.resolve.written import resolved_yaml
 from compiler.errors import RecipeError
 from compiler.ir.graph import Link

@@ -176,14 +176,15 @@ def test_ctrl_c_interrupts_only_our_prompt(comfy_server, tmp_path):
 
 
 def test_resume_collects_a_run_whose_client_died(comfy_server, capsys, tmp_path):
-    from compiler.run.steps import prepare, preflight, _queue
+    from compiler.run.folder import prepare
+    from compiler.run.steps import preflight, submit
     srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6", time_scale=0.01)
     recipe = resolve_file(SD15[0])
     graph = lower(recipe)
     client = ComfyClient(srv.url)
     rec = prepare(recipe, graph, tmp_path / "out", client)
     preflight(client, recipe, graph, rec, None)
-    _queue(client, recipe, graph, rec)       # ... and then the laptop slept
+    submit(client, recipe, graph, rec)       # ... and then the laptop slept
     code = main(["resume", str(rec.folder), "--plain"])
     out, err = capsys.readouterr()
     assert code == 0, err

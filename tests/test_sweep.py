@@ -77,7 +77,13 @@ def test_six_jobs_over_two_axes_make_six_run_folders_a_sheet_and_a_report(comfy_
     for job in d["jobs"]:   # each job's own graph went to the server
         assert sent[job["prompt_id"]] == json.loads((folder / job["folder"] / "graph.api.json").read_text())
     assert (folder / "contact.png").stat().st_size > 0 and (folder / "report.html").is_file()
-    assert not (folder / ".preparing").exists()
+    # Nothing else is left behind: no half-made run folder, no temporary file.
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["sweep.json", "contact.png", "report.html", *(j["folder"] for j in d["jobs"])])
+    for job in d["jobs"]:
+        files = {p.name for p in (folder / job["folder"]).iterdir()}
+        assert files == {"recipe.resolved.yaml", "graph.api.json", "run.json",
+                         *(image.split("/", 1)[1] for image in job["images"])}, files
 
 
 def test_the_next_job_is_queued_while_one_runs_on_one_websocket(comfy_server, capsys, tmp_path):

@@ -78,12 +78,12 @@ def save(path: Path, text: str) -> None:
 class Watch:
     """A watch session on a recipe in tmp_path, its loop in a thread."""
 
-    def __init__(self, tmp_path: Path, server_url: str, keep=None, page=True):
+    def __init__(self, tmp_path: Path, server_url: str, keep=None, page=True, text: str = RECIPE):
         (tmp_path / "presets").mkdir(exist_ok=True)
         self.preset = tmp_path / "presets" / "look.yaml"
         self.recipe = tmp_path / "duo.yaml"
         save(self.preset, "sampler: {steps: 20}\n")
-        save(self.recipe, RECIPE)
+        save(self.recipe, text)
         self.out = tmp_path / "out"
         self.lines, self.errors = [], []
         self.state = WatchState(str(self.recipe))
@@ -210,7 +210,9 @@ def test_an_unchanged_save_does_nothing(comfy_server, watch):
     save(w.recipe, w.recipe.read_text())          # same text, new mtime
     w.edit("three-quarter headshot", "three-quarter headshot")   # and once more
     w.builds(2)
-    time.sleep(0.2)
+    # Every build after the first was turned down by the runner: nothing can follow from it.
+    wait_until(lambda: w.runner.unchanged >= 1 and w.runner.unchanged == w.state.builds - 1,
+               what="the runner to turn the unchanged builds down")
     assert len(posts(srv, "/prompt")) == 1 and len(w.state.versions) == 1
     assert len(run_folders(w.out)) == 1
 
@@ -252,6 +254,22 @@ def test_a_server_error_is_shown_and_the_loop_goes_on(comfy_server, watch):
     save(w.recipe, w.recipe.read_text())   # the same recipe again: a failed run is retried
     assert w.finished(2).status == "failed"
     assert len(posts(srv, "/prompt")) == 2
+
+
+def test_a_lora_added_on_the_server_is_seen_without_a_restart(comfy_server, watch):
+    srv = comfy_server(SCENARIO)
+    w = watch(srv.url, page=False, text=RECIPE.replace("tiny-char-b.safetensors", "new-char.safetensors"))
+    first = w.finished(1)
+    assert first.status == "rejected"
+    assert "LoRA file `new-char.safetensors` is not on the server" in first.error[0], first.error
+    assert any("is not on the server" in e for e in w.errors) and not posts(srv, "/prompt")
+    srv.add_model("loras", "new-char.safetensors")   # someone copies the file onto the server
+    save(w.recipe, w.recipe.read_text())            # and the user saves again
+    second = w.finished(2)
+    assert second.status == "success", second.error
+    assert "new-char.safetensors" in (second.folder / "graph.api.json").read_text()
+    fetches = [r for r in srv.requests if r.path == "/object_info"]
+    assert len(fetches) == 2 and len(posts(srv, "/prompt")) == 1   # asked again once, no restart
 
 
 def test_an_edit_interrupts_only_our_prompt_in_flight(comfy_server, watch):

@@ -94,7 +94,7 @@ def render_report(folder: Path, data: dict) -> str:
 
 
 def _run_json(folder: Path, job: dict) -> dict:
-    from compiler.run.steps import RunRecord
+    from compiler.run.folder import RunRecord
     return RunRecord.read(folder / job["folder"]) if "folder" in job else {}
 
 

@@ -8,16 +8,15 @@ server does not have, with the nearest name it does have.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Tuple
 
+# Catalogue is the data (comfy/object_info.py); cli/common.py still imports it from here.
+from compiler.comfy.object_info import Catalogue, combo_options
 from compiler.errors import CatalogueError, Location, RecipeError
 from compiler.ir.graph import Graph, Link, Node
 from compiler.resolve.schema import suggest
 
-__all__ = ["Catalogue", "check_graph", "CUSTOM_NODE_PACKS"]
+__all__ = ["check_graph", "absent_from", "CUSTOM_NODE_PACKS"]
 
 # Where the non-core node types we emit come from, for a useful message.
 CUSTOM_NODE_PACKS = {"UnetLoaderGGUF": "ComfyUI-GGUF (city96)", "DualCLIPLoaderGGUF": "ComfyUI-GGUF (city96)"}
@@ -25,43 +24,7 @@ CUSTOM_NODE_PACKS = {"UnetLoaderGGUF": "ComfyUI-GGUF (city96)", "DualCLIPLoaderG
 _FILE_KINDS = {"unet_name": "diffusion model", "ckpt_name": "checkpoint", "lora_name": "LoRA",
                "vae_name": "VAE", "clip_name1": "text encoder", "clip_name2": "text encoder",
                "clip_name": "text encoder", "image": "input image"}
-
-
-class Catalogue:
-    def __init__(self, info: Dict[str, Any], origin: str = "object_info"):
-        if not isinstance(info, dict):
-            raise RecipeError("the node catalogue is not a JSON object", Location(origin))
-        self.info = info
-        self.origin = origin
-        self.hash = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
-
-    @classmethod
-    def from_file(cls, path: str) -> "Catalogue":
-        try:
-            return cls(json.loads(Path(path).read_text("utf-8")), path)
-        except FileNotFoundError:
-            raise RecipeError("node catalogue file not found", Location(path)) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RecipeError(f"cannot read the node catalogue: {exc}", Location(path)) from None
-
-    def node(self, class_type: str) -> Optional[dict]:
-        return self.info.get(class_type)
-
-    def input_spec(self, class_type: str, name: str) -> Optional[list]:
-        spec = self.info.get(class_type, {}).get("input", {})
-        return spec.get("required", {}).get(name) or spec.get("optional", {}).get(name)
-
-    def outputs(self, class_type: str) -> List[str]:
-        return list(self.info.get(class_type, {}).get("output", []))
-
-
-def combo_options(spec: list) -> Optional[List[Any]]:
-    """The allowed values of a combo input in either style, else None."""
-    if spec and isinstance(spec[0], list):
-        return spec[0]
-    if spec and spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
-        return spec[1].get("options", [])
-    return None
+_MODEL_FILES = frozenset(_FILE_KINDS) - {"image"}
 
 
 def check_graph(graph: Graph, catalogue: Catalogue, locate: Callable[[str], Location]) -> None:
@@ -73,6 +36,24 @@ def check_graph(graph: Graph, catalogue: Catalogue, locate: Callable[[str], Loca
             problems.append(RecipeError(f"{message} (node {node.id})", where, hint))
     if problems:
         raise CatalogueError(problems)
+
+
+def absent_from(graph: Graph, catalogue: Catalogue) -> List[Tuple[str, str]]:
+    """What the graph needs that the catalogue lacks and the server could gain
+    while we run: node classes, and model files named in file inputs (not
+    wrong values, and not input images, which are uploaded just before the
+    prompt). Pairs of (node id, class or file name)."""
+    absent = []
+    for node in graph:
+        if catalogue.node(node.class_type) is None:
+            absent.append((node.id, node.class_type))
+            continue
+        for name, value in node.inputs:
+            spec = catalogue.input_spec(node.class_type, name) if name in _MODEL_FILES else None
+            options = combo_options(spec) if spec else None
+            if options is not None and not isinstance(value, Link) and value not in options:
+                absent.append((node.id, str(value)))
+    return absent
 
 
 def _check_node(node: Node, graph: Graph, cat: Catalogue):

@@ -97,7 +97,7 @@ def cmd_check(args) -> int:
 def _print_cost(args, recipe, graph) -> None:
     import argparse as _ap
     from compiler.check.cost import describe, estimate
-    from compiler.run.steps import latest_graph
+    from compiler.run.folder import latest_graph
     calibration = _calibration(args, recipe)
     units = calibration.get("units") if calibration else None
     est = estimate(recipe, graph, latest_graph(args.out, recipe.name), units=units)

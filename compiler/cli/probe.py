@@ -27,11 +27,13 @@ def add_commands(sub, common, server_opts) -> None:
 def cmd_probe(args) -> int:
     from compiler.cli.common import cache_dir, client_for, compile_checked
     from compiler.probe.driver import probe_file
+    from compiler.run.catalogues import CatalogueProvider
     from compiler.run.progress import make_reporter
     compile_checked(args)   # the advisor's errors stop a probe as they stop a run
     client = client_for(args.server, args)
     result = probe_file(args.file, client, Path(args.out), overrides=args.overrides, presets=args.presets,
-                        steps=args.steps, strength=args.strength, cache_dir=cache_dir(),
+                        steps=args.steps, strength=args.strength,
+                        catalogues=CatalogueProvider(client, cache_dir()),
                         reporter_for=lambda graph: make_reporter(graph, sys.stderr,
                                                                  plain=True if args.plain else None))
     print(result.table)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from compiler.check.catalogue import Catalogue, combo_options
+from compiler.comfy.object_info import Catalogue, combo_options
 from compiler.errors import CatalogueError, RecipeError
 from compiler.ir.graph import Graph, Link
 

@@ -18,7 +18,9 @@ from compiler.probe.metrics import ONE, ZERO
 from compiler.probe.renders import compile_render, plan, run_renders
 from compiler.probe.report import Analysis, analyse, table, title
 from compiler.run.progress import Reporter, make_reporter
-from compiler.run.steps import prepare, run_prepared
+from compiler.run.catalogues import CatalogueProvider
+from compiler.run.folder import prepare
+from compiler.run.steps import run_prepared
 
 __all__ = ["ProbeResult", "probe_file"]
 
@@ -37,14 +39,16 @@ def _stderr(text: str) -> None:
 def probe_file(path: str, client: ComfyClient, out: Path, *, overrides: Sequence[str] = (),
                presets: Sequence[str] = (), steps: Optional[int] = None, strength: Optional[float] = None,
                say: Callable[[str], None] = _stderr, reporter_for: Optional[Callable[[Graph], Reporter]] = None,
-               cache_dir: Optional[Path] = None) -> ProbeResult:
+               catalogues: Optional[CatalogueProvider] = None) -> ProbeResult:
     base, _ = compile_render(path, overrides, presets)
     renders = plan(base, steps, strength)
+    catalogues = catalogues or CatalogueProvider(client)   # one per probe: every render checks the same server
     reporter_for = reporter_for or (lambda graph: make_reporter(graph, sys.stderr, plain=True))
 
     def run(recipe, graph, folder: Path) -> dict:
         record = prepare(recipe, graph, Path(out), client, folder=folder)
-        return run_prepared(record, recipe, graph, client, reporter=reporter_for(graph), cache_dir=cache_dir).data
+        return run_prepared(record, recipe, graph, client, reporter=reporter_for(graph),
+                            catalogues=catalogues).data
 
     folder, done = run_renders(path, overrides, presets, renders, Path(out), run, say)
     analysis = analyse(done)

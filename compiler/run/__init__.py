@@ -1,3 +1,4 @@
-"""Stage 6: one run against a server: the run folder, the public steps
-(preflight, submit, follow, finish, resume), timings, progress, profile.
+"""Stage 6: one run against a server: the run folder, the catalogue provider a
+caller owns, the public steps (preflight, submit, follow, finish, resume),
+timings, progress, profile.
 """

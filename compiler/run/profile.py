@@ -84,7 +84,7 @@ class Fit:
 def observe(folder: Path) -> Tuple[List[Observation], str]:
     """A run folder's observations, or ([], why not)."""
     from compiler.resolve.passes import resolve_file
-    from compiler.run.steps import RunRecord
+    from compiler.run.folder import RunRecord
     folder = Path(folder)
     record = RunRecord.load(folder)
     rows = [t for t in record.data.get("timings") or [] if isinstance(t, dict) and t.get("s_per_step")]
@@ -257,7 +257,7 @@ def profile(run_dirs: Sequence[str], save: Optional[str] = None) -> Tuple[Fit, s
     result = fit(observations)
     text = report(observations, result, skipped)
     target = Path(save) if save else Path(run_dirs[0]).resolve().parent / "profile.json"
-    from compiler.run.steps import RunRecord
+    from compiler.run.folder import RunRecord
     first = RunRecord.read(observations[0].run)
     data = {
         "server": observations[0].server,

@@ -1,129 +1,62 @@
-"""Stages 6-7, submit and collect: one recipe run against a ComfyUI server.
+"""Stages 6-7, submit and collect: one recipe run against a ComfyUI server,
+as public steps that `run_recipe`, `resume_run`, a sweep lane and `recipe
+watch` all use:
 
-Nothing is lost: the run folder <out>/<recipe>/<run-id>/ gets
-recipe.resolved.yaml, graph.api.json and run.json *before* anything is
-queued; run.json is rewritten (atomically) at every milestone, with the
-prompt_id chosen by us and recorded before POST /prompt, so a run whose
-client died can be finished by `recipe resume`. Images are written
-atomically under names we choose; a server-supplied name is never a path.
+    record = prepare(recipe, graph, out, client)                  # run/folder.py
+    catalogue = preflight(client, recipe, graph, record, catalogues)
+    with client.open_events(record.data["client_id"]) as stream:
+        submit(client, recipe, graph, record, catalogue)
+        outcome = follow(client, stream, record, reporter, graph)
+    finish(client, recipe, graph, record, outcome, reporter)
+
+Every step records its milestone in run.json first, so nothing is lost when
+one fails. Images are written atomically under names we choose; a
+server-supplied name is never a path.
 """
 from __future__ import annotations
 
 import json
-import re
-import time
-import uuid
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
-from compiler._version import __version__
-from compiler.check.catalogue import Catalogue, check_graph
-from compiler.comfy.client import ComfyClient, Event, Outcome
-from compiler.resolve.written import resolved_yaml
-from compiler.files import write_atomic
-from compiler.errors import (ExecutionError, InterruptedRun, Location, ProtocolError, RecipeError,
-                     RejectedError, RunError)
-from compiler.ir.graph import Graph
-from compiler.run.progress import Reporter, make_reporter
-from compiler.ir.recipe import Recipe
+from compiler.check.catalogue import check_graph
+from compiler.comfy.client import ComfyClient
+from compiler.comfy.events import Event, EventStream, Outcome, outcome_from_history
+from compiler.comfy.object_info import Catalogue
 from compiler.comfy.workflow import to_ui
+from compiler.errors import (ExecutionError, InterruptedRun, Location, ProtocolError, RecipeError,
+                             RejectedError, RunError)
+from compiler.files import write_atomic
+from compiler.ir.graph import Graph
+from compiler.ir.recipe import Recipe
+from compiler.resolve.written import resolved_yaml
+from compiler.run.catalogues import CatalogueProvider
+from compiler.run.folder import RunRecord, prepare, timestamp
+from compiler.run.progress import Reporter, make_reporter
 from compiler.run.timings import node_timings, observed_span, server_span, timing_table
 
-__all__ = ["RunRecord", "run_recipe", "run_prepared", "resume_run", "latest_graph", "fetch_catalogue"]
+__all__ = ["preflight", "submit", "follow", "finish", "run_recipe", "run_prepared", "resume_run"]
 
-_CATALOGUES: Dict[str, Catalogue] = {}     # per server, for this process (sweeps, watch)
 _HINTS = {"'Linear' object has no attribute 'temp'":
-          "a GGUF model met hook LoRAs: use a .safetensors UNet or lora_mode: global"}
-
-
-class RunRecord:
-    """run.json: what was asked, of whom, and what happened, kept current on disk."""
-
-    def __init__(self, folder: Path, data: dict):
-        self.folder, self.data = folder, data
-
-    @staticmethod
-    def read(folder: Path) -> dict:
-        """run.json as a dict, or {} when it is missing or unreadable: for
-        reports and profiles over folders that may be incomplete."""
-        try:
-            data = json.loads((Path(folder) / "run.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    @classmethod
-    def load(cls, folder: Path) -> "RunRecord":
-        try:
-            return cls(folder, json.loads((folder / "run.json").read_text("utf-8")))
-        except FileNotFoundError:
-            raise RecipeError("not a run folder: no run.json", Location(str(folder))) from None
-        except (OSError, ValueError) as exc:
-            raise RecipeError(f"cannot read run.json: {exc}", Location(str(folder))) from None
-
-    def update(self, **fields) -> None:
-        self.data.update(fields, updated_at=_now())
-        write_atomic(self.folder / "run.json", json.dumps(self.data, indent=2, ensure_ascii=False) + "\n")
-
-    def fail(self, error: RecipeError) -> None:
-        status = "interrupted" if isinstance(error, InterruptedRun) else \
-            ("rejected" if error.exit_code == 2 else "failed")
-        self.update(status=status, error=str(error))
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def new_run_folder(out: Path, recipe: Recipe) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = Path(out) / recipe.name / f"{stamp}-{uuid.uuid4().hex[:6]}"
-    folder.mkdir(parents=True, exist_ok=False)
-    return folder
-
-
-def prepare(recipe: Recipe, graph: Graph, out: Path, client: ComfyClient,
-            folder: Optional[Path] = None) -> RunRecord:
-    """Write the run folder before anything is queued: a new timestamped one
-    under <out>/<recipe>/, or exactly `folder` (a sweep names them by job)."""
-    if folder is None:
-        folder = new_run_folder(out, recipe)
-    else:
-        folder.mkdir(parents=True, exist_ok=False)
-    write_atomic(folder / "recipe.resolved.yaml", resolved_yaml(recipe))
-    write_atomic(folder / "graph.api.json", graph.to_json())
-    record = RunRecord(folder, {})
-    record.update(recipe=recipe.name, source=recipe.source, recipe_version=__version__, status="prepared",
-                  created_at=_now(), client=client.describe(), prompt_id=str(uuid.uuid4()),
-                  client_id=uuid.uuid4().hex, seed=recipe.sampler.seed)
-    return record
-
-
-def fetch_catalogue(client: ComfyClient, cache_dir: Optional[Path] = None) -> Catalogue:
-    """GET /object_info once per server per process, kept on disk by content hash."""
-    key = client.address.http_base
-    if key not in _CATALOGUES:
-        cat = Catalogue(client.object_info(), key)
-        if cache_dir is not None:
-            slug = re.sub(r"[^A-Za-z0-9.-]+", "_", key)
-            target = Path(cache_dir) / slug / f"{cat.hash}.json"
-            if not target.exists():
-                write_atomic(target, json.dumps(cat.info))
-        _CATALOGUES[key] = cat
-    return _CATALOGUES[key]
+          "a GGUF model met hook LoRAs: use lora_mode: refine (per-character LoRAs GGUF supports) "
+          "or a .safetensors UNet"}
 
 
 def preflight(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
-              cache_dir: Optional[Path]) -> None:
+              catalogues: Optional[CatalogueProvider] = None) -> Catalogue:
+    """The server's versions into run.json, the graph checked against its
+    catalogue (from `catalogues`, else fetched for this run alone), the
+    input images uploaded. Returns the catalogue checked against."""
     stats = client.system_stats()
     system = stats.get("system", {})
     record.update(status="checking", comfyui_version=system.get("comfyui_version"),
                   system={k: system.get(k) for k in ("os", "python_version", "pytorch_version", "ram_total")},
                   devices=[{k: d.get(k) for k in ("name", "type", "vram_total")} for d in stats.get("devices", [])])
-    catalogue = fetch_catalogue(client, cache_dir)
+    catalogue = (catalogues or CatalogueProvider(client)).for_graphs([graph])
     record.update(object_info_hash=catalogue.hash)
     check_graph(graph, catalogue, recipe.locate)
     _upload_inputs(client, recipe, record)
+    return catalogue
 
 
 def _upload_inputs(client: ComfyClient, recipe: Recipe, record: RunRecord) -> None:
@@ -140,27 +73,29 @@ def _upload_inputs(client: ComfyClient, recipe: Recipe, record: RunRecord) -> No
 
 
 def run_recipe(recipe: Recipe, graph: Graph, client: ComfyClient, out: Path, *,
-               reporter: Optional[Reporter] = None, cache_dir: Optional[Path] = None) -> RunRecord:
+               reporter: Optional[Reporter] = None,
+               catalogues: Optional[CatalogueProvider] = None) -> RunRecord:
     """Prepare, check, submit, follow and collect one run. Raises on failure,
     after recording it in run.json."""
     record = prepare(recipe, graph, Path(out), client)
-    return run_prepared(record, recipe, graph, client, reporter=reporter, cache_dir=cache_dir)
+    return run_prepared(record, recipe, graph, client, reporter=reporter, catalogues=catalogues)
 
 
 def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyClient, *,
-                 reporter: Optional[Reporter] = None, cache_dir: Optional[Path] = None) -> RunRecord:
+                 reporter: Optional[Reporter] = None,
+                 catalogues: Optional[CatalogueProvider] = None) -> RunRecord:
     """`run_recipe` after `prepare`: for callers that need the record (its
     prompt_id) before the prompt is queued, e.g. `recipe watch`, which may
     interrupt it when the recipe changes."""
     reporter = reporter or make_reporter(graph)
     reporter.say(f"run folder {record.folder}")
     try:
-        preflight(client, recipe, graph, record, cache_dir)
+        catalogue = preflight(client, recipe, graph, record, catalogues)
         with client.open_events(record.data["client_id"]) as stream:
-            _queue(client, recipe, graph, record)
+            submit(client, recipe, graph, record, catalogue)
             reporter.say(f"queued prompt {record.data['prompt_id']} on {client.address.http_base}")
-            outcome = _follow(client, stream, record, reporter, graph)
-        _finish(client, recipe, graph, record, outcome, reporter)
+            outcome = follow(client, stream, record, reporter, graph)
+        finish(client, recipe, graph, record, outcome, reporter)
     except RecipeError as exc:
         reporter.done()
         record.fail(exc)
@@ -168,13 +103,16 @@ def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyC
     return record
 
 
-def _queue(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord) -> None:
+def submit(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
+           catalogue: Optional[Catalogue] = None) -> None:
+    """POST /prompt with our prompt_id and client_id. With the catalogue, the
+    PNG also carries the editor workflow, so dropping it onto ComfyUI opens
+    this graph. A refusal is raised at the recipe keys of its nodes."""
     extra = {"extra_pnginfo": {"recipe": resolved_yaml(recipe)}}
-    catalogue = _CATALOGUES.get(client.address.http_base)
-    if catalogue is not None:   # dropping the PNG onto ComfyUI then opens this graph
+    if catalogue is not None:
         extra["extra_pnginfo"]["workflow"] = to_ui(graph, catalogue)
     pid = record.data["prompt_id"]
-    record.update(status="submitting", submitted_at=_now())
+    record.update(status="submitting", submitted_at=timestamp())
     try:
         client.queue_prompt(graph.to_api(), client_id=record.data["client_id"], extra_data=extra, prompt_id=pid)
     except RejectedError as exc:
@@ -185,15 +123,15 @@ def _queue(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord)
 
 
 def _locate_rejection(exc: RejectedError, recipe: Recipe, graph: Graph) -> RejectedError:
-    errors: List[RecipeError] = []
-    for node_id, entry in (exc.node_errors or {}).items():
-        where = recipe.locate(graph.origin(node_id)) if node_id in graph else Location(recipe.source)
-        for e in (entry or {}).get("errors", []) if isinstance(entry, dict) else []:
-            detail = ": ".join(p for p in (e.get("message"), e.get("details")) if p)
-            errors.append(RecipeError(f"ComfyUI rejected node {node_id}: {detail}", where))
+    """The client's parsed rejections, each at the recipe key that made its node."""
+    def where(node_id: str) -> Location:
+        return recipe.locate(graph.origin(node_id)) if node_id in graph else Location(recipe.source)
+
+    errors: List[RecipeError] = [RecipeError(f"ComfyUI rejected node {r.node_id}: {r.message}", where(r.node_id))
+                                 for r in exc.rejections if r.node_id]
     if not errors:
         errors = [RecipeError(f"ComfyUI rejected the graph: {line}", Location(recipe.source)) for line in exc.lines()]
-    return RejectedError(errors, exc.node_errors, exc.prompt_id)
+    return RejectedError(errors, exc.node_errors, exc.prompt_id, exc.rejections)
 
 
 def _try(fn: Callable[[], object]) -> None:
@@ -203,12 +141,15 @@ def _try(fn: Callable[[], object]) -> None:
         pass   # best effort while already failing: the first error is the one to report
 
 
-def _follow(client: ComfyClient, stream, record: RunRecord, reporter: Reporter, graph: Graph) -> Outcome:
+def follow(client: ComfyClient, stream: EventStream, record: RunRecord, reporter: Reporter,
+           graph: Graph) -> Outcome:
+    """Wait for our prompt on `stream`, reporting its nodes and steps. Ctrl-C
+    interrupts our prompt (only ours) and waits for it to stop."""
     pid = record.data["prompt_id"]
 
     def on_event(event: Event) -> None:
         if event.type == "execution_start":
-            record.update(status="running", started_at=_now())
+            record.update(status="running", started_at=timestamp())
         elif event.type == "execution_cached":
             reporter.cached(event.data.get("nodes", []))
         elif event.type == "executing" and event.data.get("node"):
@@ -226,13 +167,15 @@ def _follow(client: ComfyClient, stream, record: RunRecord, reporter: Reporter, 
         return stream.wait(pid, None)
 
 
-def _finish(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
-            outcome: Outcome, reporter: Reporter) -> None:
+def finish(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
+           outcome: Outcome, reporter: Reporter) -> None:
+    """Timings into run.json; an error or interrupt raised at its recipe key;
+    on success every image downloaded into the run folder."""
     reporter.done()
     timings = node_timings(outcome.events, graph, outcome.history)
     record.update(timings=timings, cached=_cached(outcome), server_span_s=server_span(outcome),
                   observed_span_s=observed_span(outcome.events),
-                  finished_at=_now(), history_status=outcome.history.get("status", {}).get("status_str"))
+                  finished_at=timestamp(), history_status=outcome.history_status)
     if outcome.status == "interrupted":
         node = (outcome.error or {}).get("node_id", "")
         raise InterruptedRun(f"prompt {record.data['prompt_id']} was interrupted at node {node or '?'}",
@@ -248,13 +191,7 @@ def _finish(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord
 
 
 def _cached(outcome: Outcome) -> List[str]:
-    for e in outcome.events:
-        if e.type == "execution_cached":
-            return list(e.data.get("nodes", []))
-    for m in outcome.history.get("status", {}).get("messages", []) or []:
-        if isinstance(m, list) and len(m) == 2 and m[0] == "execution_cached":
-            return list(m[1].get("nodes", []))
-    return []
+    return list((outcome.first("execution_cached") or {}).get("nodes", []))
 
 
 def _execution_error(data: dict, recipe: Recipe, graph: Graph) -> ExecutionError:
@@ -314,7 +251,7 @@ def resume_run(folder: Path, client_for: Callable[[str], ComfyClient],
     reporter = make_reporter(graph, plain=plain)
     try:
         outcome = _resume_outcome(client, record, reporter, graph)
-        _finish(client, recipe, graph, record, outcome, reporter)
+        finish(client, recipe, graph, record, outcome, reporter)
     except RecipeError as exc:
         record.fail(exc)
         raise
@@ -325,8 +262,7 @@ def _resume_outcome(client: ComfyClient, record: RunRecord, reporter: Reporter, 
     pid = record.data["prompt_id"]
     entry = client.history(pid)
     if entry is not None:
-        from compiler.comfy.client import _outcome
-        return _outcome([], entry)
+        return outcome_from_history([], entry)
     queue = client.queue()
     known = {item[1] for k in ("queue_running", "queue_pending") for item in queue[k]
              if isinstance(item, list) and len(item) > 1}
@@ -335,15 +271,4 @@ def _resume_outcome(client: ComfyClient, record: RunRecord, reporter: Reporter, 
                        f"run the recipe again with `recipe run {record.data.get('source', 'FILE')}`")
     reporter.say(f"prompt {pid} is still {'running' if pid in str(queue['queue_running']) else 'queued'}; following it")
     with client.open_events(record.data["client_id"]) as stream:
-        return _follow(client, stream, record, reporter, graph)
-
-
-def latest_graph(out: str, name: str) -> Optional[Graph]:
-    """The graph of the most recent run of this recipe, if any (cost estimates)."""
-    folders = sorted(Path(out, name).glob("*/graph.api.json")) if out else []
-    if not folders:
-        return None
-    try:
-        return Graph.from_api(json.loads(folders[-1].read_text("utf-8")))
-    except (OSError, ValueError, KeyError):
-        return None
+        return follow(client, stream, record, reporter, graph)

@@ -53,9 +53,9 @@ def server_span(outcome) -> Optional[float]:
     for e in outcome.events:
         if "timestamp" in e.data and e.type.startswith("execution_"):
             stamps.setdefault(e.type, e.data["timestamp"])
-    for m in (outcome.history.get("status", {}) or {}).get("messages", []) or []:
-        if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict) and "timestamp" in m[1]:
-            stamps.setdefault(m[0], m[1]["timestamp"])
+    for kind, data in outcome.messages:
+        if "timestamp" in data:
+            stamps.setdefault(kind, data["timestamp"])
     start = stamps.get("execution_start")
     stop = next((stamps[k] for k in ("execution_success", "execution_error", "execution_interrupted")
                  if k in stamps), None)

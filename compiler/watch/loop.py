@@ -5,8 +5,10 @@ The loop polls the mtimes and sizes of the recipe's files (the recipe, its
 extends chain and any --preset, collected again after each good resolve),
 waits until they have been still for `debounce` seconds (editors write twice),
 then compiles. An unchanged graph does nothing; a changed one is handed to
-the `Runner`, a thread that runs one version at a time with run.py's own
-functions, so every version is an ordinary run folder. If a version is still
+the `Runner`, a thread that runs one version at a time with run/steps.py's
+public steps, so every version is an ordinary run folder. The Runner owns the
+session's catalogue provider: a file added on the server is seen at the next
+save that needs it. If a version is still
 in flight, only its prompt is interrupted (POST /interrupt with its id).
 
 Polling costs a stat per file per tick and needs no dependency; the clock
@@ -30,7 +32,9 @@ from compiler.resolve.loader import load_file
 from compiler.resolve.presets import find_preset
 from compiler.run.progress import Reporter
 from compiler.ir.recipe import Recipe
-from compiler.run.steps import RunRecord, prepare, run_prepared
+from compiler.run.catalogues import CatalogueProvider
+from compiler.run.folder import RunRecord, prepare
+from compiler.run.steps import run_prepared
 from compiler.watch.page import Version, WatchState, facts_line
 
 __all__ = ["recipe_files", "snapshot", "Debouncer", "prune", "Runner", "Session", "POLL_S", "DEBOUNCE_S"]
@@ -132,7 +136,7 @@ class Build:
 
 
 class _LiveReporter(Reporter):
-    """run.py's reporter calls, turned into page progress. It also re-sends
+    """The run steps' reporter calls, turned into page progress. It also re-sends
     the interrupt of a superseded prompt once it is seen running: an
     interrupt sent while the prompt still waited in the server's queue
     did nothing (ComfyUI only stops the prompt it runs)."""
@@ -166,18 +170,21 @@ class Runner(threading.Thread):
                  show: Callable[[str], None] = print, warn: Callable[[str], None] = print):
         super().__init__(daemon=True, name="recipe-watch-runner")
         self.client, self.interrupt_client, self.out, self.state = client, interrupt_client, Path(out), state
-        self.keep, self.cache_dir, self.show, self.warn = keep, cache_dir, show, warn
+        self.keep, self.show, self.warn = keep, show, warn
+        self.catalogues = CatalogueProvider(client, cache_dir)   # this session's: refetched on a miss
         self.folders: List[Path] = []          # this session's run folders, oldest first
         self._cond = threading.Condition()
         self._pending: Optional[Build] = None
         self._current: Optional[Build] = None
         self._last_text: Optional[str] = None  # the graph last handed over
         self._stopping = False
+        self.unchanged = 0                     # builds turned down: their graph was the last one
 
     def submit(self, build: Build) -> bool:
         """Queue `build` unless its graph is the one last handed over; interrupt ours in flight."""
         with self._cond:
             if build.text == self._last_text:
+                self.unchanged += 1
                 return False
             self._last_text, self._pending = build.text, build
             victim = self._supersede()
@@ -238,7 +245,7 @@ class Runner(threading.Thread):
         error: List[str] = []
         try:
             run_prepared(build.record, build.recipe, build.graph, self.client,
-                         reporter=reporter, cache_dir=self.cache_dir)
+                         reporter=reporter, catalogues=self.catalogues)
         except RecipeError as exc:   # the server's or the run's: shown, and the loop goes on
             error = exc.lines()
         except Exception as exc:     # a bug: say so, but keep the session (and the last image) alive
