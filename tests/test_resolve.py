@@ -354,3 +354,35 @@ def test_yaml_boolean_words_as_keys_keep_their_text(tmp_path):
     recipe = resolve_file(path)
     assert [c.id for c in recipe.characters] == ["no"]
     assert recipe.characters[0].prompt == "a mime, stage lights"
+
+
+SD15_NO_CANVAS = """\
+model: {family: sd15, checkpoint: tiny-sd15.safetensors}
+characters:
+  a: {prompt: a woman, region: full}
+"""
+
+
+def test_family_defaults_are_not_shared_with_resolved_documents(tmp_path):
+    """Changing one resolved document's canvas must not change the next recipe's defaults."""
+    first = resolve_file(write(tmp_path, "one.yaml", SD15_NO_CANVAS))
+    assert first.document["canvas"] == {"width": 512, "height": 512}
+    first.document["canvas"]["width"] = 64
+    first.document["sampler"]["steps"] = 1
+    second = resolve_file(write(tmp_path, "two.yaml", SD15_NO_CANVAS))
+    assert (second.canvas.width, second.canvas.height) == (512, 512)
+    assert second.document["canvas"] == {"width": 512, "height": 512}
+    assert second.sampler.steps == 25
+
+
+def test_constant_tables_are_read_only_and_shorthand_is_copied(tmp_path):
+    from compiler.ir.families import FAMILIES
+    for table in (FAMILIES, FAMILIES["sd15"].defaults, FAMILIES["sd15"].defaults["canvas"],
+                  FAMILIES["flux"].variants, FAMILIES["flux"].variants["schnell"].defaults):
+        with pytest.raises(TypeError):
+            table["width"] = 64
+    text = SD15_NO_CANVAS.replace("region: full", "region: left")
+    first = resolve_file(write(tmp_path, "one.yaml", text))
+    first.document["characters"]["a"]["region"]["columns"].append(5)
+    second = resolve_file(write(tmp_path, "two.yaml", text))
+    assert second.document["characters"]["a"]["region"]["columns"] == [1, 1]

@@ -18,13 +18,15 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 import yaml
 
 from compiler.ir import regions
 from compiler.errors import Location, RecipeError, SchemaError
 from compiler.ir.families import FAMILIES, Family
+from compiler.ir.frozen import thaw
 from compiler.resolve.presets import load_with_presets
 from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Region, Sampler
 from compiler.resolve.schema import validate
@@ -118,10 +120,10 @@ def _strength(value: Any) -> Any:
     return value
 
 
-SHORTHAND: Dict[Tuple[str, ...], Callable[[Any], Any]] = {
+SHORTHAND: Mapping[Tuple[str, ...], Callable[[Any], Any]] = MappingProxyType({
     ("characters", "*", "strength"): _strength,
     ("characters", "*", "region"): regions.expand_region,
-}
+})
 
 
 def _expand_at(path: Path, value: Any) -> Any:
@@ -143,11 +145,12 @@ def expand_shorthand(doc: dict, ctx: Context) -> dict:
 # -- pass: defaults from the model family -------------------------------------
 
 def _under(defaults: Any, value: Any) -> Any:
-    """`value` with `defaults` filled in where it says nothing."""
-    if isinstance(defaults, dict) and isinstance(value, dict):
-        out = {k: _under(defaults[k], value[k]) if k in defaults and k in value else value.get(k, defaults.get(k))
-               for k in list(defaults) + [k for k in value if k not in defaults]}
-        return out
+    """`value` with `defaults` filled in where it says nothing. What comes from
+    `defaults` is a copy: the document must never share a dict with a table."""
+    if isinstance(defaults, Mapping) and isinstance(value, Mapping):
+        return {k: _under(defaults[k], value[k]) if k in defaults and k in value
+                else (value[k] if k in value else thaw(defaults[k]))
+                for k in list(defaults) + [k for k in value if k not in defaults]}
     return value
 
 
@@ -156,7 +159,7 @@ def fill_defaults(doc: dict, ctx: Context) -> dict:
     model = doc["model"]
     model.setdefault("variant", family.default_variant)
     variant = family.variants.get(model["variant"])
-    defaults = _under(dict(family.defaults), dict(variant.defaults) if variant else {})
+    defaults = _under(family.defaults, thaw(variant.defaults) if variant else {})
     if "image" in doc:   # img2img at denoise 1 would ignore the image entirely
         defaults = _under(defaults, {"sampler": {"denoise": 0.6}})
     doc = _under(defaults, doc)
