@@ -376,9 +376,10 @@ def test_family_defaults_are_not_shared_with_resolved_documents(tmp_path):
 
 
 def test_constant_tables_are_read_only_and_shorthand_is_copied(tmp_path):
+    from compiler.check.cost import UNITS
     from compiler.ir.families import FAMILIES
     for table in (FAMILIES, FAMILIES["sd15"].defaults, FAMILIES["sd15"].defaults["canvas"],
-                  FAMILIES["flux"].variants, FAMILIES["flux"].variants["schnell"].defaults):
+                  FAMILIES["flux"].variants, FAMILIES["flux"].variants["schnell"].defaults, UNITS):
         with pytest.raises(TypeError):
             table["width"] = 64
     text = SD15_NO_CANVAS.replace("region: full", "region: left")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Callable, Iterable, List, Tuple
 
 from compiler.ir import regions
@@ -23,19 +24,19 @@ __all__ = ["Finding", "RULES", "advise", "raise_errors", "SAMPLERS", "SCHEDULERS
 
 # comfy/samplers.py:723-727, 1071, 1080-1091 (REFERENCE B). A live catalogue,
 # when there is one, is checked by catalogue.py as well.
-SAMPLERS = ("euler euler_cfg_pp euler_ancestral euler_ancestral_cfg_pp heun heunpp2 exp_heun_2_x0 "
+SAMPLERS = tuple(("euler euler_cfg_pp euler_ancestral euler_ancestral_cfg_pp heun heunpp2 exp_heun_2_x0 "
             "exp_heun_2_x0_sde dpm_2 dpm_2_ancestral lms dpm_fast dpm_adaptive dpmpp_2s_ancestral "
             "dpmpp_2s_ancestral_cfg_pp dpmpp_sde dpmpp_sde_gpu dpmpp_2m dpmpp_2m_cfg_pp dpmpp_2m_sde "
             "dpmpp_2m_sde_gpu dpmpp_2m_sde_heun dpmpp_2m_sde_heun_gpu dpmpp_3m_sde dpmpp_3m_sde_gpu ddpm "
             "lcm ipndm ipndm_v deis res_multistep res_multistep_cfg_pp res_multistep_ancestral "
             "res_multistep_ancestral_cfg_pp gradient_estimation gradient_estimation_cfg_pp er_sde "
-            "seeds_2 seeds_3 sa_solver sa_solver_pece ddim uni_pc uni_pc_bh2").split()
-SCHEDULERS = "simple sgm_uniform karras exponential ddim_uniform beta normal linear_quadratic kl_optimal".split()
+            "seeds_2 seeds_3 sa_solver sa_solver_pece ddim uni_pc uni_pc_bh2").split())
+SCHEDULERS = tuple("simple sgm_uniform karras exponential ddim_uniform beta normal linear_quadratic kl_optimal".split())
 # Names from other tools that people type; difflib alone would say euler_a -> euler.
-SAMPLER_ALIASES = {"euler_a": "euler_ancestral", "euler a": "euler_ancestral", "dpm++_2m": "dpmpp_2m",
+SAMPLER_ALIASES = MappingProxyType({"euler_a": "euler_ancestral", "euler a": "euler_ancestral", "dpm++_2m": "dpmpp_2m",
                    "dpm++ 2m": "dpmpp_2m", "dpm++_sde": "dpmpp_sde", "dpm++ sde": "dpmpp_sde",
                    "dpm++_2m_sde": "dpmpp_2m_sde", "dpm++ 2m sde": "dpmpp_2m_sde", "unipc": "uni_pc",
-                   "dpm2": "dpm_2", "dpm2_a": "dpm_2_ancestral", "dpm++_2s_a": "dpmpp_2s_ancestral"}
+                   "dpm2": "dpm_2", "dpm2_a": "dpm_2_ancestral", "dpm++_2s_a": "dpmpp_2s_ancestral"})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from compiler.errors import CatalogueError, Location, RecipeError
 from compiler.ir.graph import Graph, Link, Node
@@ -20,11 +21,12 @@ from compiler.resolve.schema import suggest
 __all__ = ["Catalogue", "check_graph", "CUSTOM_NODE_PACKS"]
 
 # Where the non-core node types we emit come from, for a useful message.
-CUSTOM_NODE_PACKS = {"UnetLoaderGGUF": "ComfyUI-GGUF (city96)", "DualCLIPLoaderGGUF": "ComfyUI-GGUF (city96)"}
+CUSTOM_NODE_PACKS = MappingProxyType({"UnetLoaderGGUF": "ComfyUI-GGUF (city96)",
+                                      "DualCLIPLoaderGGUF": "ComfyUI-GGUF (city96)"})
 
-_FILE_KINDS = {"unet_name": "diffusion model", "ckpt_name": "checkpoint", "lora_name": "LoRA",
+_FILE_KINDS = MappingProxyType({"unet_name": "diffusion model", "ckpt_name": "checkpoint", "lora_name": "LoRA",
                "vae_name": "VAE", "clip_name1": "text encoder", "clip_name2": "text encoder",
-               "clip_name": "text encoder", "image": "input image"}
+               "clip_name": "text encoder", "image": "input image"})
 
 
 class Catalogue:
@@ -165,9 +167,9 @@ def _no_check(name: str, value: Any, opts: dict):
         yield f"input `{name}` has a value where a link is expected", ""
 
 
-_VALUE_CHECKS: Dict[str, Callable] = {
+_VALUE_CHECKS: Mapping[str, Callable] = MappingProxyType({
     "INT": _check_number(int, "an integer"),
     "FLOAT": _check_number(float, "a number"),
     "BOOLEAN": _check_type(bool, "true or false"),    # the server would read "false" as True
     "STRING": _check_type(str, "text"),
-}
+})

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Dict, Mapping, Optional
 
 from compiler.ir.families import family_of
@@ -74,21 +75,21 @@ from compiler.ir.recipe import Recipe
 
 __all__ = ["Estimate", "estimate", "hook_groups", "sampler_terms", "UNITS", "SAMPLER_NODES"]
 
-EVALS_PER_STEP = {"heun": 2, "heunpp2": 2, "exp_heun_2_x0": 2, "exp_heun_2_x0_sde": 2, "dpm_2": 2,
+EVALS_PER_STEP: Mapping[str, int] = MappingProxyType({"heun": 2, "heunpp2": 2, "exp_heun_2_x0": 2, "exp_heun_2_x0_sde": 2, "dpm_2": 2,
                   "dpm_2_ancestral": 2, "dpmpp_2s_ancestral": 2, "dpmpp_2s_ancestral_cfg_pp": 2,
-                  "dpmpp_sde": 2, "dpmpp_sde_gpu": 2, "seeds_2": 2, "seeds_3": 3}
-EXTRA_SIGMA = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}     # steps+1 sigmas
-UNITS: Dict[str, float] = {
+                  "dpmpp_sde": 2, "dpmpp_sde_gpu": 2, "seeds_2": 2, "seeds_3": 3})
+EXTRA_SIGMA = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})     # steps+1 sigmas
+UNITS: Mapping[str, float] = MappingProxyType({
     "pass": 1.0,            # the unit itself
     "swap": 0.018,          # one hook-group switch, in units (not scaled by tokens)
     "global_lora": 0.033,   # per global LoRA, a fraction of each pass
     "merge_hook": 0.62,     # per hooked LoRA, once per KSampler run
     "merge_global": 0.28,   # per global LoRA, once per load
-}
-_PATCH = {"flux": 16, "sd15": 8, "sdxl": 8}
-_TEXT_TOKENS = {"flux": 256}      # T5 is padded to at least 256 tokens (REFERENCE C1)
+})
+_PATCH = MappingProxyType({"flux": 16, "sd15": 8, "sdxl": 8})
+_TEXT_TOKENS = MappingProxyType({"flux": 256})      # T5 is padded to at least 256 tokens (REFERENCE C1)
 # The graph's sampler nodes (lower.py) and which pass each one is.
-SAMPLER_NODES = {"sampler": "sampling", "hires.sampler": "hires"}
+SAMPLER_NODES = MappingProxyType({"sampler": "sampling", "hires.sampler": "hires"})
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Dict
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from compiler.errors import AdviceError, Location, RecipeError
 
@@ -115,4 +116,4 @@ def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"diff": cmd_diff, "extract": cmd_extract}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"diff": cmd_diff, "extract": cmd_extract})

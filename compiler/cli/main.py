@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Dict, List, Optional
+from types import MappingProxyType
+from typing import Callable, List, Mapping, Optional
 
 from compiler._version import __version__
 from compiler.cli import ab as cli_ab, export as cli_export, profile as cli_profile, run as cli_run, watch as cli_watch
@@ -145,8 +146,8 @@ def cmd_validate(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"compile": cmd_compile, "resolve": cmd_resolve, "validate": cmd_validate,
-                                 "check": cmd_check}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"compile": cmd_compile, "resolve": cmd_resolve,
+                                                    "validate": cmd_validate, "check": cmd_check})
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -8,7 +8,8 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable, Dict, List
+from types import MappingProxyType
+from typing import Any, Callable, List, Mapping
 
 import jsonschema
 
@@ -19,9 +20,14 @@ __all__ = ["validate", "load_schema", "suggest"]
 
 
 @lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return resources.files("compiler._schema").joinpath("recipe.schema.json").read_text("utf-8")
+
+
 def load_schema() -> dict:
-    text = resources.files("compiler._schema").joinpath("recipe.schema.json").read_text("utf-8")
-    return json.loads(text)
+    """The recipe schema, a fresh copy per call: a cached dict would be shared
+    by every caller, and the validators keep theirs."""
+    return json.loads(_schema_text())
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +38,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 def suggest(word: str, choices) -> str:
     """' (did you mean `x`?)' or ''. `choices` may be a mapping from the text
     compared to the text shown (file stems -> file names, var -> vars.var)."""
-    shown = choices if isinstance(choices, dict) else {str(c): str(c) for c in choices}
+    shown = choices if isinstance(choices, Mapping) else {str(c): str(c) for c in choices}
     match = difflib.get_close_matches(str(word), [str(c) for c in shown], n=1, cutoff=0.6)
     return f" (did you mean `{shown[match[0]]}`?)" if match else ""
 
@@ -66,8 +72,8 @@ def _type_name(value: Any) -> str:
             int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-_ARTICLE = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-            "number": "a number", "boolean": "true or false", "null": "null"}
+_ARTICLE = MappingProxyType({"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+            "number": "a number", "boolean": "true or false", "null": "null"})
 
 
 def _additional(error, path):
@@ -160,7 +166,7 @@ def _meant_branch(branches, instance):
     return best if len(same) == 1 or score(best)[1] > 0 else None
 
 
-_TYPE_ORDER = ["number", "integer", "string", "array", "object", "boolean", "null"]
+_TYPE_ORDER = ("number", "integer", "string", "array", "object", "boolean", "null")
 
 
 def _json_type(value: Any) -> str:
@@ -199,7 +205,7 @@ def _generic(error, path):
     yield path, error.message
 
 
-_EXPLAIN: Dict[str, Callable] = {
+_EXPLAIN: Mapping[str, Callable] = MappingProxyType({
     "additionalProperties": _additional,
     "required": _required,
     "type": _type,
@@ -216,4 +222,4 @@ _EXPLAIN: Dict[str, Callable] = {
     "maxProperties": lambda e, p: [(p, f"has {len(e.instance)} entries; at most {e.validator_value} are supported")],
     "minLength": lambda e, p: [(p, "must not be empty")],
     "const": _const,
-}
+})
