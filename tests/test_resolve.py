@@ -387,3 +387,17 @@ def test_constant_tables_are_read_only_and_shorthand_is_copied(tmp_path):
     first.document["characters"]["a"]["region"]["columns"].append(5)
     second = resolve_file(write(tmp_path, "two.yaml", text))
     assert second.document["characters"]["a"]["region"]["columns"] == [1, 1]
+
+
+def test_an_indexed_key_set_with_set_is_located_at_set(capsys):
+    """`characters.roxy.lora[1]` has the list `characters.roxy.lora` as its parent, which --set wrote."""
+    from compiler.cli.main import main
+    twice = "characters.roxy.lora=[{file: roxygirl04.safetensors}, {file: roxygirl04.safetensors}]"
+    recipe = resolve_file(PORTRAIT, [twice])
+    where = recipe.locate("characters.roxy.lora[1]")
+    assert (where.file, where.key_path) == ("--set", "characters.roxy.lora[1]")
+    assert recipe.locate("characters.roxy.prompt").file == PORTRAIT
+    assert recipe.locate("characters.nobody[2].x").file == PORTRAIT   # nearest located parent: characters
+    assert main(["check", PORTRAIT, "--set", twice]) == 2
+    err = capsys.readouterr().err
+    assert "error: --set characters.roxy.lora[1]: LoRA `roxygirl04.safetensors` is applied twice" in err
