@@ -4,8 +4,8 @@
     sweep: {sampler.seed: [1, 2, 3], vars.light: [rembrandt, window light]}
 
 Neither key describes *this* picture: each names other pictures made from it.
-So the resolve pass `strip_variants` takes them out before the schema checks
-the rest, and each job is resolved by the normal pipeline with its changes
+So the resolve pass `strip_variants` (compiler/resolve/aside.py) takes them
+out before the schema checks the rest, and each job is resolved by the normal pipeline with its changes
 given as `--set` items. A job's resolved recipe has no trace of them and
 compiles to exactly that job's graph.
 """
@@ -14,20 +14,18 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Dict, List, Sequence, Tuple
 
-import jsonschema
 import yaml
 
 from compiler.errors import Location, RecipeError, SchemaError
-from compiler.resolve.schema import _explain, load_schema, suggest
+from compiler.resolve.aside import AB_KEYS, check_pieces
+from compiler.resolve.schema import suggest
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 
-__all__ = ["AB_KEYS", "BASE", "Axis", "Job", "Plan", "strip_variants", "load_spec", "plan_jobs",
+__all__ = ["AB_KEYS", "BASE", "Axis", "Job", "Plan", "load_spec", "plan_jobs",
            "resolve_job", "short_name", "value_text"]
 
-AB_KEYS = ("variants", "sweep")
 BASE = "base"              # `--variant base`: the recipe as written, for A/B against it
 MAX_JOBS = 1000            # a sweep is for comparing by eye; beyond this it is a typo
 VARIANT_AXIS = "variant"
@@ -60,32 +58,7 @@ class Plan:
     axes: Tuple[Axis, ...]
 
 
-# -- the resolve pass ---------------------------------------------------------------
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    props = load_schema()["properties"]
-    # Their own piece of the recipe schema: one source of truth for editors and for us.
-    return jsonschema.Draft202012Validator({"type": "object",
-                                            "properties": {k: props[k] for k in AB_KEYS}})
-
-
-def check_pieces(pieces: dict, source: SourceMap) -> None:
-    """Schema errors of `variants:` / `sweep:`, worded and located like the rest."""
-    problems = [p for e in _validator().iter_errors(pieces) for p in _explain(e, source)]
-    if problems:
-        raise SchemaError(problems)
-
-
-def strip_variants(doc: dict, ctx) -> dict:
-    """Resolve pass: take `variants:` and `sweep:` out (after checking them),
-    so the rest is checked, resolved and compiled as the one recipe it is."""
-    pieces = {k: doc.pop(k) for k in AB_KEYS if k in doc}
-    check_pieces(pieces, ctx.source)
-    for key in pieces:
-        ctx.source.drop((key,))
-    return doc
-
+# -- the pieces, as the file (and its presets) give them -----------------------------
 
 def load_spec(path: str, presets: Sequence[str] = ()) -> Tuple[dict, dict, SourceMap]:
     """(variants, sweep, source map) of a recipe, presets merged in as for a run."""

@@ -16,7 +16,7 @@ from compiler.ir import regions
 from compiler.errors import AdviceError, Location, RecipeError
 from compiler.ir.families import family_of, variant_of
 from compiler.ir.graph import Graph
-from compiler.lower import folds_scene, gguf_hook_conflict, has_lora
+from compiler.lower import gguf_hook_conflict
 from compiler.ir.recipe import Recipe
 from compiler.resolve.schema import suggest
 

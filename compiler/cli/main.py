@@ -95,7 +95,6 @@ def cmd_check(args) -> int:
 
 
 def _print_cost(args, recipe, graph) -> None:
-    import argparse as _ap
     from compiler.check.cost import describe, estimate
     from compiler.run.steps import latest_graph
     calibration = _calibration(args, recipe)
@@ -109,7 +108,7 @@ def _print_cost(args, recipe, graph) -> None:
               f"{calibration.get('server', '?')} (calibrated by recipe profile: {calibration['_path']})")
     from compiler.resolve.presets import available_presets
     for name in args.compare if args.compare is not None else available_presets(args.file):
-        other_args = _ap.Namespace(**{**vars(args), "presets": [*args.presets, name]})
+        other_args = argparse.Namespace(**{**vars(args), "presets": [*args.presets, name]})
         try:
             o_recipe, o_graph = compile_checked(other_args, quiet=True)
         except RecipeError as exc:   # e.g. the schnell preset on an SDXL recipe

@@ -5,7 +5,7 @@
                       check_family)
 
 (`extends:` and --preset were merged before, by presets.py; `variants:` and
-`sweep:` are checked and set aside by variants.py, for `recipe run --sweep`.)
+`sweep:` are checked and set aside by aside.py, for `recipe run --sweep`.)
 
 Each pass takes and returns the document (a plain dict) and may read the
 `Context`; errors are collected per pass and raised once. After the passes the
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from types import MappingProxyType
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Sequence, Tuple
 
 import yaml
 
@@ -32,7 +32,7 @@ from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model,
 from compiler.resolve.schema import validate
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 from compiler.resolve.templates import render
-from compiler.ab.variants import strip_variants
+from compiler.resolve.aside import strip_variants
 
 __all__ = ["resolve_file", "resolve_document", "RESOLVE_PASSES", "Context"]
 

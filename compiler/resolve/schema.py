@@ -16,7 +16,7 @@ import jsonschema
 from compiler.errors import RecipeError, SchemaError
 from compiler.source import SourceMap
 
-__all__ = ["validate", "load_schema", "suggest"]
+__all__ = ["validate", "explain", "load_schema", "suggest"]
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +47,7 @@ def validate(data: Any, source: SourceMap) -> None:
     """Raise SchemaError listing every problem in `data`, or return None."""
     problems: List[RecipeError] = []
     for error in _validator().iter_errors(data):
-        problems.extend(_explain(error, source))
+        problems.extend(explain(error, source))
     if problems:
         raise SchemaError(_dedupe(problems))
 
@@ -61,10 +61,11 @@ def _dedupe(problems: List[RecipeError]) -> List[RecipeError]:
     return out
 
 
-def _explain(error: jsonschema.ValidationError, source: SourceMap) -> List[RecipeError]:
+def explain(error: jsonschema.ValidationError, source: SourceMap) -> List[RecipeError]:
+    """One jsonschema error as recipe errors a person can act on, located by `source`."""
     path = tuple(error.absolute_path)
-    explain = _EXPLAIN.get(error.validator, _generic)
-    return [RecipeError(msg, source.locate(p)) for p, msg in explain(error, path)]
+    words = _EXPLAIN.get(error.validator, _generic)
+    return [RecipeError(msg, source.locate(p)) for p, msg in words(error, path)]
 
 
 def _type_name(value: Any) -> str:
