@@ -16,6 +16,7 @@ from compiler.ir import regions
 from compiler.errors import AdviceError, Location, RecipeError
 from compiler.ir.families import family_of, variant_of
 from compiler.ir.graph import Graph
+from compiler.ir.nodes import GLOBAL_LORAS, LORA_CLASSES
 from compiler.lower import gguf_hook_conflict
 from compiler.ir.recipe import Recipe
 from compiler.resolve.schema import suggest
@@ -84,12 +85,12 @@ def gguf_with_hooks(r: Recipe, g: Graph):
 def lora_twice(r: Recipe, g: Graph):
     seen: dict = {}
     for node in g:
-        if node.class_type in ("LoraLoader", "LoraLoaderModelOnly", "CreateHookLora", "CreateHookLoraModelOnly"):
+        if node.class_type in LORA_CLASSES:
             name, owner = node.input("lora_name"), _character_of(node.origin)
             first = seen.get(name)
             if first is None:
                 seen[name] = (node.origin, owner)
-            elif node.class_type.startswith("LoraLoader") or first[1] == owner:
+            elif node.class_type in GLOBAL_LORAS or first[1] == owner:
                 # One model carries both (a global chain, or one character's hook stack).
                 yield _e("lora-twice", f"LoRA `{name}` is applied twice (also by {first[0]}): its effect doubles",
                          r.locate(node.origin), "use it once, on one character, or give the characters different LoRAs")

@@ -71,9 +71,11 @@ from typing import Dict, Mapping, Optional
 
 from compiler.ir.families import family_of
 from compiler.ir.graph import Graph
+from compiler.ir.nodes import GLOBAL_LORAS, HOOKED_LORAS
 from compiler.ir.recipe import Recipe
 
-__all__ = ["Estimate", "estimate", "hook_groups", "sampler_terms", "UNITS", "SAMPLER_NODES"]
+__all__ = ["Estimate", "estimate", "hook_groups", "sampler_terms", "global_loras", "hooked_loras", "UNITS",
+           "SAMPLER_NODES"]
 
 EVALS_PER_STEP: Mapping[str, int] = MappingProxyType({"heun": 2, "heunpp2": 2, "exp_heun_2_x0": 2, "exp_heun_2_x0_sde": 2, "dpm_2": 2,
                   "dpm_2_ancestral": 2, "dpmpp_2s_ancestral": 2, "dpmpp_2s_ancestral_cfg_pp": 2,
@@ -128,12 +130,14 @@ def _tokens(recipe: Recipe, scale: float = 1.0) -> float:
     return (cells + text) / ((1024 // p) ** 2 + text) * recipe.output.batch_size
 
 
-def _global_loras(graph: Graph) -> int:
-    return sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly"))
+def global_loras(graph: Graph) -> int:
+    """LoRAs merged into the model once, at load."""
+    return sum(1 for n in graph if n.class_type in GLOBAL_LORAS)
 
 
-def _hooked_loras(graph: Graph) -> int:
-    return sum(1 for n in graph if n.class_type in ("CreateHookLora", "CreateHookLoraModelOnly"))
+def hooked_loras(graph: Graph) -> int:
+    """LoRAs applied as hooks: merged on the first step of every KSampler run."""
+    return sum(1 for n in graph if n.class_type in HOOKED_LORAS)
 
 
 def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, float]] = None) -> Dict[str, tuple]:
@@ -145,7 +149,7 @@ def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, flo
     cfg = 1 if math.isclose(recipe.sampler.cfg, 1.0) else 2
     passes = evals * cfg * groups
     swaps = evals * (groups if groups >= 2 else 0)
-    lora = 1 + {**UNITS, **(units or {})}["global_lora"] * _global_loras(graph)
+    lora = 1 + {**UNITS, **(units or {})}["global_lora"] * global_loras(graph)
     terms = {"sampler": (passes * _tokens(recipe) * lora, swaps)}
     if recipe.hires and "hires.sampler" in graph:
         terms["hires.sampler"] = (passes * _tokens(recipe, recipe.hires.scale) * lora, swaps)
@@ -163,7 +167,7 @@ def estimate(recipe: Recipe, graph: Graph, previous: Optional[Graph] = None,
     sampling = steps * per_step["sampler"]
     hires = recipe.hires.steps * per_step["hires.sampler"] if "hires.sampler" in per_step else 0.0
     runs = 2 if "hires.sampler" in per_step else 1
-    merge = _hooked_loras(graph) * u["merge_hook"] * runs + _global_loras(graph) * u["merge_global"]
+    merge = hooked_loras(graph) * u["merge_hook"] * runs + global_loras(graph) * u["merge_global"]
     encodes = [n.id for n in graph if n.class_type == "CLIPTextEncode"]
     cached = 0
     if previous is not None:
