@@ -4,8 +4,12 @@
     recipe, graph = compile_file("recipes/portrait.yaml", overrides=["sampler.seed=7"])
     graph.to_json()
 
-The pipeline, one module per stage: loader -> schema -> resolve (presets,
-templates) -> lower -> catalogue/advise (check) -> client/run (submit, collect).
+The pipeline, one package per stage, in the order it runs: resolve/ (the
+loader, then presets: extends: and --preset, then the resolve passes: --set,
+variants aside, the schema check, shorthand, family defaults, templates,
+regions, input files) -> lower.py -> check/ (advisor, cost, catalogue) ->
+comfy/ and run/ (submit, follow, collect). compiler.pipeline drives it up to
+the graph.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ __all__ = ["compile_file", "resolve_file", "to_graph", "Recipe", "Graph", "Recip
 
 
 def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
+    """Loader -> presets -> resolve passes: the frozen Recipe, not lowered or advised."""
     from compiler.resolve.passes import resolve_file as _resolve
     return _resolve(path, overrides, presets)
 

@@ -80,9 +80,9 @@ def cmd_compile(args) -> int:
 
 
 def cmd_resolve(args) -> int:
+    from compiler import pipeline
     from compiler.resolve.written import resolved_yaml
-    from compiler.resolve.passes import resolve_file
-    sys.stdout.write(resolved_yaml(resolve_file(args.file, args.overrides, args.presets)))
+    sys.stdout.write(resolved_yaml(pipeline.resolve(args.file, args.overrides, args.presets)))
     return 0
 
 

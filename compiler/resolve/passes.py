@@ -34,7 +34,7 @@ from compiler.source import Path, SourceMap, key_path, parse_key_path
 from compiler.resolve.templates import render
 from compiler.resolve.aside import strip_variants
 
-__all__ = ["resolve_file", "resolve_document", "RESOLVE_PASSES", "Context"]
+__all__ = ["resolve_file", "resolve_loaded", "resolve_document", "RESOLVE_PASSES", "Context"]
 
 
 @dataclass
@@ -51,10 +51,18 @@ class Context:
 
 def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
                  display: str | None = None) -> Recipe:
+    """Load, presets, then the resolve passes (`compiler.pipeline` is the
+    driver that goes on to lower and advise)."""
     display = display or str(path)
     doc, source = load_with_presets(path, display, on_top=presets)
-    doc.setdefault("name", _stem_name(display))
-    return resolve_document(doc, Context(source, display, overrides))
+    return resolve_loaded(doc, source, display, overrides)
+
+
+def resolve_loaded(doc: dict, source: SourceMap, file: str, overrides: Sequence[str] = ()) -> Recipe:
+    """The resolve passes over a loaded, preset-merged document. `doc` and
+    `source` are changed in place: pass copies of anything shared."""
+    doc.setdefault("name", _stem_name(file))
+    return resolve_document(doc, Context(source, file, overrides))
 
 
 def _stem_name(file: str) -> str:
