@@ -9,7 +9,7 @@ loader, then presets: extends: and --preset, then the resolve passes: --set,
 variants aside, the schema check, shorthand, family defaults, templates,
 regions, input files) -> lower.py -> check/ (advisor, cost, catalogue) ->
 comfy/ and run/ (submit, follow, collect). compiler.pipeline drives it up to
-the graph.
+the graph; compile_file is that driver, advisor included.
 """
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def to_graph(recipe: Recipe) -> Graph:
     return _lower(recipe)
 
 
-def compile_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Tuple[Recipe, Graph]:
-    recipe = resolve_file(path, overrides, presets)
-    return recipe, to_graph(recipe)
+def compile_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+                 strict: bool = False) -> Tuple[Recipe, Graph]:
+    """The recipe and its graph, refused (AdviceError) where the CLI would
+    refuse them: the advisor's errors, and with `strict` its warnings too."""
+    from compiler import pipeline
+    done = pipeline.compile(path, overrides, presets, strict=strict)
+    return done.recipe, done.graph

@@ -63,3 +63,16 @@ def test_a_document_and_source_map_compile_like_the_file(tmp_path):
     with pytest.raises(SchemaError) as err:
         pipeline.compile((doc, source), ["sampler.steps=0"])
     assert str(err.value) == "--set sampler.steps: must be ≥ 1, not 0"
+
+
+def test_compile_file_refuses_what_the_cli_refuses(capsys):
+    from compiler import compile_file
+    from compiler.cli.main import main
+    recipe, graph = compile_file(PORTRAIT, ["sampler.steps=4"])   # a warning: returned, not printed
+    assert recipe.sampler.steps == 4 and "sampler" in graph
+    with pytest.raises(AdviceError) as err:
+        compile_file(PORTRAIT, ["canvas.width=900"])
+    assert main(["compile", PORTRAIT, "--set", "canvas.width=900"]) == 2
+    assert str(err.value) in capsys.readouterr().err
+    with pytest.raises(AdviceError):
+        compile_file(PORTRAIT, ["sampler.steps=4"], strict=True)
