@@ -1,4 +1,5 @@
-"""Resolve pass 1, `extends:`: merge presets under the recipe, in order.
+"""Stage 2, presets: `extends:` merged under the recipe, in order, and
+--preset over it; after the loader, before the resolve passes.
 
 Rules: a later preset wins over an earlier one and the recipe wins over all;
 mappings merge key by key, anything else is replaced whole; `null` removes an

@@ -1,4 +1,5 @@
-"""Stage 2, validate: JSON Schema (schema/recipe.schema.json) with messages a
+"""The schema check, a resolve pass (`check_schema` in passes.py, after --set
+and variants aside): JSON Schema (schema/recipe.schema.json) with messages a
 person can act on. Every issue is collected and raised once, each pointing at
 the key that holds it; unknown keys get a did-you-mean.
 """
