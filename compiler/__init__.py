@@ -4,8 +4,12 @@
     recipe, graph = compile_file("recipes/portrait.yaml", overrides=["sampler.seed=7"])
     graph.to_json()
 
-The pipeline, one module per stage: loader -> schema -> resolve (presets,
-templates) -> lower -> catalogue/advise (check) -> client/run (submit, collect).
+The pipeline, one package per stage, in the order it runs: resolve/ (the
+loader, then presets: extends: and --preset, then the resolve passes: --set,
+variants aside, the schema check, shorthand, family defaults, templates,
+regions, input files) -> lower.py -> check/ (advisor, cost, catalogue) ->
+comfy/ and run/ (submit, follow, collect). compiler.pipeline drives it up to
+the graph; compile_file is that driver, advisor included.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ __all__ = ["compile_file", "resolve_file", "to_graph", "Recipe", "Graph", "Recip
 
 
 def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
+    """Loader -> presets -> resolve passes: the frozen Recipe, not lowered or advised."""
     from compiler.resolve.passes import resolve_file as _resolve
     return _resolve(path, overrides, presets)
 
@@ -31,6 +36,10 @@ def to_graph(recipe: Recipe) -> Graph:
     return _lower(recipe)
 
 
-def compile_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Tuple[Recipe, Graph]:
-    recipe = resolve_file(path, overrides, presets)
-    return recipe, to_graph(recipe)
+def compile_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+                 strict: bool = False) -> Tuple[Recipe, Graph]:
+    """The recipe and its graph, refused (AdviceError) where the CLI would
+    refuse them: the advisor's errors, and with `strict` its warnings too."""
+    from compiler import pipeline
+    done = pipeline.compile(path, overrides, presets, strict=strict)
+    return done.recipe, done.graph

@@ -217,7 +217,10 @@ def test_masks_are_exactly_canvas_sized(tmp_path, regions):
     canvas = graph["canvas.mask"]
     assert canvas.class_type == "SolidMask" and canvas.input("value") == 0.0
     assert (canvas.input("width"), canvas.input("height")) == (1024, 768)
-    for comp in nodes_of(graph, "MaskComposite"):
+    comps = nodes_of(graph, "MaskComposite")
+    # Every layout here places at least roxy's box by compositing: with none, the loop checks nothing.
+    assert "char.roxy.mask" in [c.id for c in comps]
+    for comp in comps:
         assert comp.input("destination") == Link("canvas.mask", 0)
         solid = graph[comp.id + ".solid"]
         assert comp.input("x") + solid.input("width") <= 1024
@@ -351,3 +354,50 @@ def test_yaml_boolean_words_as_keys_keep_their_text(tmp_path):
     recipe = resolve_file(path)
     assert [c.id for c in recipe.characters] == ["no"]
     assert recipe.characters[0].prompt == "a mime, stage lights"
+
+
+SD15_NO_CANVAS = """\
+model: {family: sd15, checkpoint: tiny-sd15.safetensors}
+characters:
+  a: {prompt: a woman, region: full}
+"""
+
+
+def test_family_defaults_are_not_shared_with_resolved_documents(tmp_path):
+    """Changing one resolved document's canvas must not change the next recipe's defaults."""
+    first = resolve_file(write(tmp_path, "one.yaml", SD15_NO_CANVAS))
+    assert first.document["canvas"] == {"width": 512, "height": 512}
+    first.document["canvas"]["width"] = 64
+    first.document["sampler"]["steps"] = 1
+    second = resolve_file(write(tmp_path, "two.yaml", SD15_NO_CANVAS))
+    assert (second.canvas.width, second.canvas.height) == (512, 512)
+    assert second.document["canvas"] == {"width": 512, "height": 512}
+    assert second.sampler.steps == 25
+
+
+def test_constant_tables_are_read_only_and_shorthand_is_copied(tmp_path):
+    from compiler.check.cost import UNITS
+    from compiler.ir.families import FAMILIES
+    for table in (FAMILIES, FAMILIES["sd15"].defaults, FAMILIES["sd15"].defaults["canvas"],
+                  FAMILIES["flux"].variants, FAMILIES["flux"].variants["schnell"].defaults, UNITS):
+        with pytest.raises(TypeError):
+            table["width"] = 64
+    text = SD15_NO_CANVAS.replace("region: full", "region: left")
+    first = resolve_file(write(tmp_path, "one.yaml", text))
+    first.document["characters"]["a"]["region"]["columns"].append(5)
+    second = resolve_file(write(tmp_path, "two.yaml", text))
+    assert second.document["characters"]["a"]["region"]["columns"] == [1, 1]
+
+
+def test_an_indexed_key_set_with_set_is_located_at_set(capsys):
+    """`characters.roxy.lora[1]` has the list `characters.roxy.lora` as its parent, which --set wrote."""
+    from compiler.cli.main import main
+    twice = "characters.roxy.lora=[{file: roxygirl04.safetensors}, {file: roxygirl04.safetensors}]"
+    recipe = resolve_file(PORTRAIT, [twice])
+    where = recipe.locate("characters.roxy.lora[1]")
+    assert (where.file, where.key_path) == ("--set", "characters.roxy.lora[1]")
+    assert recipe.locate("characters.roxy.prompt").file == PORTRAIT
+    assert recipe.locate("characters.nobody[2].x").file == PORTRAIT   # nearest located parent: characters
+    assert main(["check", PORTRAIT, "--set", twice]) == 2
+    err = capsys.readouterr().err
+    assert "error: --set characters.roxy.lora[1]: LoRA `roxygirl04.safetensors` is applied twice" in err

@@ -188,3 +188,29 @@ def test_greedy_order_beats_the_written_order_on_a_real_sweep(tmp_path):
     # the strength (a LoRA) changes once, not every other job
     strengths = [plan.jobs[i].coords[0][1] for i in order]
     assert sum(a != b for a, b in zip(strengths, strengths[1:])) == 1
+
+
+def test_a_six_job_sweep_reads_each_file_once(tmp_path, monkeypatch):
+    """The recipe, the recipe it extends and the --preset are each read from
+    disk once; every job is resolved from copies of that one document."""
+    import argparse
+    import collections
+    import os
+    from compiler.cli.ab import compile_jobs
+    path = write(tmp_path, AB)
+    (tmp_path / "presets").mkdir()
+    preset = write(tmp_path, "sampler: {cfg: 5.0}\n", "presets/calm.yaml")
+    reads: collections.Counter = collections.Counter()
+    read_bytes = Path.read_bytes
+
+    def counting(self):   # the loader's one read of a file (compiler/resolve/loader.py)
+        reads[os.path.realpath(self)] += 1
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    args = argparse.Namespace(file=path, variants=[], sweep=True, presets=["calm"], overrides=["sampler.steps=3"],
+                              strict=False)
+    plan, compiled = compile_jobs(args)
+    assert len(compiled) == 6 and all(c.recipe.sampler.cfg == 5.0 for c in compiled)
+    assert {c.recipe.sampler.seed for c in compiled} == {1, 2, 3}
+    assert reads == {os.path.realpath(p): 1 for p in (path, SD15, preset)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from compiler.ir.graph import Graph
-from compiler.run.progress import purpose
+from compiler.ir.nodes import is_heavy
 
 __all__ = ["Footprint", "footprint", "overlap", "reexecuted", "order_cost", "greedy_order", "nearest",
            "predicted"]
@@ -31,14 +31,10 @@ class Footprint:
     heavy: FrozenSet[str]          # model loaders and LoRA nodes
 
 
-def _heavy(class_type: str) -> bool:
-    return purpose(class_type) == "load" or "lora" in class_type.lower()
-
-
 def footprint(graph: Graph) -> Footprint:
     sigs = graph.signatures()
     return Footprint(tuple(sigs[n] for n in graph.nodes), frozenset(sigs.values()),
-                     frozenset(sigs[n.id] for n in graph if _heavy(n.class_type)))
+                     frozenset(sigs[n.id] for n in graph if is_heavy(n.class_type)))
 
 
 def overlap(a: Footprint, b: Footprint) -> Tuple[int, int]:

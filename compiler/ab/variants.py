@@ -4,30 +4,31 @@
     sweep: {sampler.seed: [1, 2, 3], vars.light: [rembrandt, window light]}
 
 Neither key describes *this* picture: each names other pictures made from it.
-So the resolve pass `strip_variants` takes them out before the schema checks
-the rest, and each job is resolved by the normal pipeline with its changes
+So the resolve pass `strip_variants` (compiler/resolve/aside.py) takes them
+out before the schema checks the rest, and each job is resolved by the normal pipeline with its changes
 given as `--set` items. A job's resolved recipe has no trace of them and
 compiles to exactly that job's graph.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Dict, List, Sequence, Tuple
 
-import jsonschema
 import yaml
 
+from compiler import pipeline
 from compiler.errors import Location, RecipeError, SchemaError
-from compiler.resolve.schema import _explain, load_schema, suggest
+from compiler.pipeline import Loaded
+from compiler.resolve.aside import AB_KEYS, check_pieces
+from compiler.resolve.schema import suggest
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 
-__all__ = ["AB_KEYS", "BASE", "Axis", "Job", "Plan", "strip_variants", "load_spec", "plan_jobs",
-           "resolve_job", "short_name", "value_text"]
+__all__ = ["AB_KEYS", "BASE", "Axis", "Job", "Plan", "load_spec", "plan_jobs",
+           "resolve_job", "compile_job", "job_error", "short_name", "value_text"]
 
-AB_KEYS = ("variants", "sweep")
 BASE = "base"              # `--variant base`: the recipe as written, for A/B against it
 MAX_JOBS = 1000            # a sweep is for comparing by eye; beyond this it is a typo
 VARIANT_AXIS = "variant"
@@ -60,57 +61,42 @@ class Plan:
     axes: Tuple[Axis, ...]
 
 
-# -- the resolve pass ---------------------------------------------------------------
+# -- the pieces, as the file (and its presets) give them -----------------------------
 
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    props = load_schema()["properties"]
-    # Their own piece of the recipe schema: one source of truth for editors and for us.
-    return jsonschema.Draft202012Validator({"type": "object",
-                                            "properties": {k: props[k] for k in AB_KEYS}})
-
-
-def check_pieces(pieces: dict, source: SourceMap) -> None:
-    """Schema errors of `variants:` / `sweep:`, worded and located like the rest."""
-    problems = [p for e in _validator().iter_errors(pieces) for p in _explain(e, source)]
-    if problems:
-        raise SchemaError(problems)
-
-
-def strip_variants(doc: dict, ctx) -> dict:
-    """Resolve pass: take `variants:` and `sweep:` out (after checking them),
-    so the rest is checked, resolved and compiled as the one recipe it is."""
-    pieces = {k: doc.pop(k) for k in AB_KEYS if k in doc}
-    check_pieces(pieces, ctx.source)
-    for key in pieces:
-        ctx.source.drop((key,))
-    return doc
-
-
-def load_spec(path: str, presets: Sequence[str] = ()) -> Tuple[dict, dict, SourceMap]:
-    """(variants, sweep, source map) of a recipe, presets merged in as for a run."""
-    from compiler.resolve.loader import load_file
-    from compiler.resolve.presets import load_with_presets
-    doc, source = load_with_presets(path, str(path), on_top=presets)
+def load_spec(source: "str | Loaded", presets: Sequence[str] = ()) -> Tuple[dict, dict, SourceMap]:
+    """(variants, sweep, source map) of a recipe (a path, or what pipeline.load
+    gave), presets merged in as for a run. What it returns is a copy."""
+    loaded = _loaded(source, presets)
+    doc, smap = loaded.copy()
     pieces = {k: doc[k] for k in AB_KEYS if k in doc}
     # The merge drops nulls, but in a variant `hires: null` means "remove hires":
     # the recipe's own variants are taken as written.
-    raw, _ = load_file(path, str(path))
-    own = raw.get("variants") if isinstance(raw, dict) else None
+    own = loaded.written.get("variants") if isinstance(loaded.written, dict) else None
     if isinstance(own, dict) and isinstance(pieces.get("variants"), dict):
-        pieces["variants"] = {**pieces["variants"], **own}
-    check_pieces(pieces, source)
-    return pieces.get("variants", {}), pieces.get("sweep", {}), source
+        pieces["variants"] = {**pieces["variants"], **copy.deepcopy(own)}
+    check_pieces(pieces, smap)
+    return pieces.get("variants", {}), pieces.get("sweep", {}), smap
+
+
+def _loaded(source: "str | Loaded", presets: Sequence[str]) -> Loaded:
+    if isinstance(source, Loaded):
+        if presets:
+            raise ValueError("presets are given to pipeline.load(), not with a loaded recipe")
+        return source
+    return pipeline.load(source, presets)
 
 
 # -- expansion ------------------------------------------------------------------------
 
-def plan_jobs(path: str, variants: Sequence[str] = (), sweep: bool = False,
+def plan_jobs(source: "str | Loaded", variants: Sequence[str] = (), sweep: bool = False,
               presets: Sequence[str] = ()) -> Plan:
     """The jobs of `recipe run FILE [--variant NAME ...] [--sweep]`: the chosen
     variants (or the recipe as written) times every combination of the sweep,
-    the first axis slowest (the order the file reads in)."""
-    defined, sweep_spec, source = load_spec(path, presets)
+    the first axis slowest (the order the file reads in). `source` is the
+    recipe's path or what pipeline.load gave (then `presets` were given there)."""
+    loaded = _loaded(source, presets)
+    path = loaded.file
+    defined, sweep_spec, source = load_spec(loaded)
     if sweep and not sweep_spec:
         raise RecipeError("--sweep: the recipe has no `sweep:` (e.g. sweep: {sampler.seed: [1, 2, 3]})",
                           Location(str(path)))
@@ -209,12 +195,22 @@ def value_text(value: Any) -> str:
 
 # -- resolving one job ------------------------------------------------------------------
 
-def resolve_job(path: str, job: Job, overrides: Sequence[str] = (), presets: Sequence[str] = ()):
-    """The job's Recipe, through the normal pipeline. Errors name the job and,
-    for a value the variant or sweep supplied, point at it in the file."""
-    from compiler.resolve.passes import resolve_file
+def resolve_job(source: "str | Loaded", job: Job, overrides: Sequence[str] = (), presets: Sequence[str] = ()):
+    """The job's Recipe, through the normal pipeline (pipeline.resolve). Errors
+    name the job and, for a value the variant or sweep supplied, point at it
+    in the file."""
     try:
-        return resolve_file(path, [*overrides, *job.overrides], presets)
+        return pipeline.resolve(source, [*overrides, *job.overrides], presets)
+    except RecipeError as exc:
+        raise job_error(exc, job) from None
+
+
+def compile_job(source: "str | Loaded", job: Job, overrides: Sequence[str] = (), strict: bool = False,
+                presets: Sequence[str] = ()) -> pipeline.Compiled:
+    """The job through pipeline.compile (resolve, lower, advisor), its errors
+    located as resolve_job's are. A sweep passes the one Loaded of its files."""
+    try:
+        return pipeline.compile(source, [*overrides, *job.overrides], presets, strict)
     except RecipeError as exc:
         raise job_error(exc, job) from None
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Callable, Iterable, List, Tuple
 
 from compiler.ir import regions
 from compiler.errors import AdviceError, Location, RecipeError
 from compiler.ir.families import family_of, variant_of
 from compiler.ir.graph import Graph
-from compiler.lower import folds_scene, gguf_hook_conflict, has_lora
+from compiler.ir.nodes import GLOBAL_LORAS, LORA_CLASSES
+from compiler.lower import gguf_hook_conflict
 from compiler.ir.recipe import Recipe
 from compiler.resolve.schema import suggest
 
@@ -23,19 +25,19 @@ __all__ = ["Finding", "RULES", "advise", "raise_errors", "SAMPLERS", "SCHEDULERS
 
 # comfy/samplers.py:723-727, 1071, 1080-1091 (REFERENCE B). A live catalogue,
 # when there is one, is checked by catalogue.py as well.
-SAMPLERS = ("euler euler_cfg_pp euler_ancestral euler_ancestral_cfg_pp heun heunpp2 exp_heun_2_x0 "
+SAMPLERS = tuple(("euler euler_cfg_pp euler_ancestral euler_ancestral_cfg_pp heun heunpp2 exp_heun_2_x0 "
             "exp_heun_2_x0_sde dpm_2 dpm_2_ancestral lms dpm_fast dpm_adaptive dpmpp_2s_ancestral "
             "dpmpp_2s_ancestral_cfg_pp dpmpp_sde dpmpp_sde_gpu dpmpp_2m dpmpp_2m_cfg_pp dpmpp_2m_sde "
             "dpmpp_2m_sde_gpu dpmpp_2m_sde_heun dpmpp_2m_sde_heun_gpu dpmpp_3m_sde dpmpp_3m_sde_gpu ddpm "
             "lcm ipndm ipndm_v deis res_multistep res_multistep_cfg_pp res_multistep_ancestral "
             "res_multistep_ancestral_cfg_pp gradient_estimation gradient_estimation_cfg_pp er_sde "
-            "seeds_2 seeds_3 sa_solver sa_solver_pece ddim uni_pc uni_pc_bh2").split()
-SCHEDULERS = "simple sgm_uniform karras exponential ddim_uniform beta normal linear_quadratic kl_optimal".split()
+            "seeds_2 seeds_3 sa_solver sa_solver_pece ddim uni_pc uni_pc_bh2").split())
+SCHEDULERS = tuple("simple sgm_uniform karras exponential ddim_uniform beta normal linear_quadratic kl_optimal".split())
 # Names from other tools that people type; difflib alone would say euler_a -> euler.
-SAMPLER_ALIASES = {"euler_a": "euler_ancestral", "euler a": "euler_ancestral", "dpm++_2m": "dpmpp_2m",
+SAMPLER_ALIASES = MappingProxyType({"euler_a": "euler_ancestral", "euler a": "euler_ancestral", "dpm++_2m": "dpmpp_2m",
                    "dpm++ 2m": "dpmpp_2m", "dpm++_sde": "dpmpp_sde", "dpm++ sde": "dpmpp_sde",
                    "dpm++_2m_sde": "dpmpp_2m_sde", "dpm++ 2m sde": "dpmpp_2m_sde", "unipc": "uni_pc",
-                   "dpm2": "dpm_2", "dpm2_a": "dpm_2_ancestral", "dpm++_2s_a": "dpmpp_2s_ancestral"}
+                   "dpm2": "dpm_2", "dpm2_a": "dpm_2_ancestral", "dpm++_2s_a": "dpmpp_2s_ancestral"})
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def gguf_with_hooks(r: Recipe, g: Graph):
 def lora_twice(r: Recipe, g: Graph):
     seen: dict = {}
     for node in g:
-        if node.class_type in ("LoraLoader", "LoraLoaderModelOnly", "CreateHookLora", "CreateHookLoraModelOnly"):
+        if node.class_type in LORA_CLASSES:
             name, owner = node.input("lora_name"), _character_of(node.origin)
             # refine's pass 2 merges a character's LoRA into a model of its own
             # (char.<id>.refine.*): the same LoRA as a hook in pass 1 is by design.
@@ -91,7 +93,7 @@ def lora_twice(r: Recipe, g: Graph):
             first = seen.get((scope, name))
             if first is None:
                 seen[(scope, name)] = (node.origin, owner)
-            elif node.class_type.startswith("LoraLoader") or first[1] == owner:
+            elif node.class_type in GLOBAL_LORAS or first[1] == owner:
                 # One model carries both (a global chain, or one character's hook stack).
                 yield _e("lora-twice", f"LoRA `{name}` is applied twice (also by {first[0]}): its effect doubles",
                          r.locate(node.origin), "use it once, on one character, or give the characters different LoRAs")

@@ -8,6 +8,7 @@ server does not have, with the nearest name it does have.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Callable, Dict, List, Tuple
 
 # Catalogue is the data (comfy/object_info.py); cli/common.py still imports it from here.
@@ -19,11 +20,12 @@ from compiler.resolve.schema import suggest
 __all__ = ["check_graph", "absent_from", "CUSTOM_NODE_PACKS"]
 
 # Where the non-core node types we emit come from, for a useful message.
-CUSTOM_NODE_PACKS = {"UnetLoaderGGUF": "ComfyUI-GGUF (city96)", "DualCLIPLoaderGGUF": "ComfyUI-GGUF (city96)"}
+CUSTOM_NODE_PACKS = MappingProxyType({"UnetLoaderGGUF": "ComfyUI-GGUF (city96)",
+                                      "DualCLIPLoaderGGUF": "ComfyUI-GGUF (city96)"})
 
-_FILE_KINDS = {"unet_name": "diffusion model", "ckpt_name": "checkpoint", "lora_name": "LoRA",
+_FILE_KINDS = MappingProxyType({"unet_name": "diffusion model", "ckpt_name": "checkpoint", "lora_name": "LoRA",
                "vae_name": "VAE", "clip_name1": "text encoder", "clip_name2": "text encoder",
-               "clip_name": "text encoder", "image": "input image"}
+               "clip_name": "text encoder", "image": "input image"})
 _MODEL_FILES = frozenset(_FILE_KINDS) - {"image"}
 
 
@@ -146,9 +148,9 @@ def _no_check(name: str, value: Any, opts: dict):
         yield f"input `{name}` has a value where a link is expected", ""
 
 
-_VALUE_CHECKS: Dict[str, Callable] = {
+_VALUE_CHECKS: Mapping[str, Callable] = MappingProxyType({
     "INT": _check_number(int, "an integer"),
     "FLOAT": _check_number(float, "a number"),
     "BOOLEAN": _check_type(bool, "true or false"),    # the server would read "false" as True
     "STRING": _check_type(str, "text"),
-}
+})

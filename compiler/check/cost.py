@@ -70,29 +70,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Dict, Mapping, Optional
 
 from compiler.ir.families import family_of
 from compiler.ir.graph import Graph
+from compiler.ir.nodes import GLOBAL_LORAS, HOOKED_LORAS
 from compiler.ir.recipe import Recipe
 
-__all__ = ["Estimate", "estimate", "hook_groups", "sampler_terms", "UNITS", "SAMPLER_NODES"]
+__all__ = ["Estimate", "estimate", "hook_groups", "sampler_terms", "global_loras", "hooked_loras", "UNITS",
+           "SAMPLER_NODES"]
 
-EVALS_PER_STEP = {"heun": 2, "heunpp2": 2, "exp_heun_2_x0": 2, "exp_heun_2_x0_sde": 2, "dpm_2": 2,
+EVALS_PER_STEP: Mapping[str, int] = MappingProxyType({"heun": 2, "heunpp2": 2, "exp_heun_2_x0": 2, "exp_heun_2_x0_sde": 2, "dpm_2": 2,
                   "dpm_2_ancestral": 2, "dpmpp_2s_ancestral": 2, "dpmpp_2s_ancestral_cfg_pp": 2,
-                  "dpmpp_sde": 2, "dpmpp_sde_gpu": 2, "seeds_2": 2, "seeds_3": 3}
-EXTRA_SIGMA = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}     # steps+1 sigmas
-UNITS: Dict[str, float] = {
+                  "dpmpp_sde": 2, "dpmpp_sde_gpu": 2, "seeds_2": 2, "seeds_3": 3})
+EXTRA_SIGMA = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})     # steps+1 sigmas
+UNITS: Mapping[str, float] = MappingProxyType({
     "pass": 1.0,            # the unit itself
     "swap": 0.018,          # one hook-group switch, in units (not scaled by tokens)
     "global_lora": 0.033,   # per global LoRA, a fraction of each pass
     "merge_hook": 0.62,     # per hooked LoRA, once per KSampler run
     "merge_global": 0.28,   # per global LoRA, once per load
-}
-_PATCH = {"flux": 16, "sd15": 8, "sdxl": 8}
-_TEXT_TOKENS = {"flux": 256}      # T5 is padded to at least 256 tokens (REFERENCE C1)
+})
+_PATCH = MappingProxyType({"flux": 16, "sd15": 8, "sdxl": 8})
+_TEXT_TOKENS = MappingProxyType({"flux": 256})      # T5 is padded to at least 256 tokens (REFERENCE C1)
 # The graph's sampler nodes (lower.py) and which pass each one is.
-SAMPLER_NODES = {"sampler": "sampling", "hires.sampler": "hires"}
+SAMPLER_NODES = MappingProxyType({"sampler": "sampling", "hires.sampler": "hires"})
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,10 @@ def _is_refine(node_id: str) -> bool:
     return ".refine." in node_id      # lower/refine.py's node ids: char.<id>.refine.*
 
 
-def _global_loras(graph: Graph, prefix: Optional[str] = None) -> int:
-    """LoraLoaders on pass 1's model, or with `prefix` on that refine pass's."""
-    return sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly")
+def global_loras(graph: Graph, prefix: Optional[str] = None) -> int:
+    """LoRAs merged into a model once, at load: pass 1's, or with `prefix` that
+    refine pass's."""
+    return sum(1 for n in graph if n.class_type in GLOBAL_LORAS
                and (n.id.startswith(prefix) if prefix else not _is_refine(n.id)))
 
 
@@ -151,13 +155,14 @@ def _refine_terms(recipe: Recipe, graph: Graph, passes_per_group: float, lora_fr
         if n.class_type == "KSampler" and _is_refine(n.id):
             crop = graph[n.input("latent_image").node]
             size = (crop.input("width"), crop.input("height"))
-            lora = 1 + lora_fraction * _global_loras(graph, n.id.rsplit(".", 1)[0] + ".lora")
+            lora = 1 + lora_fraction * global_loras(graph, n.id.rsplit(".", 1)[0] + ".lora")
             out[n.id] = (passes_per_group * _tokens(recipe, size=size) * lora, 0)
     return out
 
 
-def _hooked_loras(graph: Graph) -> int:
-    return sum(1 for n in graph if n.class_type in ("CreateHookLora", "CreateHookLoraModelOnly"))
+def hooked_loras(graph: Graph) -> int:
+    """LoRAs applied as hooks: merged on the first step of every KSampler run."""
+    return sum(1 for n in graph if n.class_type in HOOKED_LORAS)
 
 
 def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, float]] = None) -> Dict[str, tuple]:
@@ -169,7 +174,7 @@ def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, flo
     cfg = 1 if math.isclose(recipe.sampler.cfg, 1.0) else 2
     passes = evals * cfg * groups
     swaps = evals * (groups if groups >= 2 else 0)
-    lora = 1 + {**UNITS, **(units or {})}["global_lora"] * _global_loras(graph)
+    lora = 1 + {**UNITS, **(units or {})}["global_lora"] * global_loras(graph)
     terms = {"sampler": (passes * _tokens(recipe) * lora, swaps)}
     if recipe.hires and "hires.sampler" in graph:
         terms["hires.sampler"] = (passes * _tokens(recipe, recipe.hires.scale) * lora, swaps)
@@ -189,8 +194,8 @@ def estimate(recipe: Recipe, graph: Graph, previous: Optional[Graph] = None,
     hires = recipe.hires.steps * per_step["hires.sampler"] if "hires.sampler" in per_step else 0.0
     refine = sum(v * recipe.refine.steps for k, v in per_step.items() if _is_refine(k)) if recipe.refine else 0.0
     runs = 2 if "hires.sampler" in per_step else 1
-    all_global = sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly"))
-    merge = _hooked_loras(graph) * u["merge_hook"] * runs + all_global * u["merge_global"]
+    all_global = sum(1 for n in graph if n.class_type in GLOBAL_LORAS)
+    merge = hooked_loras(graph) * u["merge_hook"] * runs + all_global * u["merge_global"]
     encodes = [n.id for n in graph if n.class_type == "CLIPTextEncode"]
     cached = 0
     if previous is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Dict
+from types import MappingProxyType
+from typing import Callable, Mapping
 
-from compiler.errors import AdviceError, Location, RecipeError
+from compiler.errors import Location, RecipeError
 
 __all__ = ["COMMANDS", "add_commands", "run_jobs"]
 
@@ -73,27 +74,21 @@ def cmd_extract(args) -> int:
 
 def compile_jobs(args) -> tuple:
     """(plan, compiled jobs): every job resolved, lowered and advised before
-    anything is queued, so a bad value in job 5 costs no server time."""
-    from compiler.check.advise import advise, raise_errors
-    from compiler.diff import diff_documents
-    from compiler.lower import lower
-    from compiler.resolve.passes import resolve_file
+    anything is queued, so a bad value in job 5 costs no server time. The
+    recipe and its presets are read once; each job compiles from a copy."""
+    from compiler import pipeline
     from compiler.ab.sweep import Compiled
-    from compiler.ab.variants import job_error, plan_jobs, resolve_job
-    plan = plan_jobs(args.file, args.variants, args.sweep, args.presets)
-    base = resolve_file(args.file, args.overrides, args.presets).document
+    from compiler.ab.variants import compile_job, plan_jobs
+    from compiler.diff import diff_documents
+    loaded = pipeline.load(args.file, args.presets)
+    plan = plan_jobs(loaded, args.variants, args.sweep)
+    base = pipeline.resolve(loaded, args.overrides).document
     compiled, warnings = [], []
     for job in plan.jobs:
-        recipe = resolve_job(args.file, job, args.overrides, args.presets)
-        graph = lower(recipe)
-        findings = advise(recipe, graph)
-        try:
-            raise_errors(findings, args.strict)
-        except AdviceError as exc:
-            raise job_error(exc, job) from None
-        warnings += [f.format() for f in findings if f.format() not in warnings]
-        compiled.append(Compiled(job, recipe, graph,
-                                 [c.to_json() for c in diff_documents(base, recipe.document)]))
+        done = compile_job(loaded, job, args.overrides, args.strict)
+        warnings += [f.format() for f in done.findings if f.format() not in warnings]
+        compiled.append(Compiled(job, done.recipe, done.graph,
+                                 [c.to_json() for c in diff_documents(base, done.recipe.document)]))
     for line in warnings:
         print(line, file=sys.stderr)
     return plan, compiled
@@ -115,4 +110,4 @@ def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"diff": cmd_diff, "extract": cmd_extract}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"diff": cmd_diff, "extract": cmd_extract})

@@ -1,29 +1,25 @@
-"""What the command modules share: the checked compile, the catalogue named
-on the command line, the client a command talks through, and output."""
+"""What the command modules share: the checked compile (compiler.pipeline,
+with its findings printed), the catalogue named on the command line, the
+client a command talks through, and output."""
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
 
-from compiler.errors import Location, RecipeError
-
 __all__ = ["cache_dir", "catalogue_from", "client_for", "compile_checked", "write_or_print"]
 
 
 def compile_checked(args, strict: bool = False, quiet: bool = False):
-    """resolve -> lower -> advisor. Warnings go to stderr; errors (and, with
-    --strict, warnings) raise. Every command that makes a graph goes through here."""
-    from compiler.check.advise import advise, raise_errors
-    from compiler.lower import lower
-    from compiler.resolve.passes import resolve_file
-    recipe = resolve_file(args.file, args.overrides, args.presets)
-    graph = lower(recipe)
-    findings = advise(recipe, graph)
-    raise_errors(findings, strict or getattr(args, "strict", False))
-    for f in findings if not quiet else ():
+    """pipeline.compile of the command line's recipe, --set and --preset:
+    errors (and, with --strict, warnings) raise there; the warnings left go
+    to stderr here. Every command that makes a graph goes through here."""
+    from compiler import pipeline
+    done = pipeline.compile(args.file, args.overrides, args.presets,
+                            strict=strict or getattr(args, "strict", False))
+    for f in done.findings if not quiet else ():
         print(f.format(), file=sys.stderr)
-    return recipe, graph
+    return done.recipe, done.graph
 
 
 def catalogue_from(args):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, Dict
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -26,4 +27,4 @@ def cmd_export(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"export": cmd_export}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"export": cmd_export})

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Dict, List, Optional
+from types import MappingProxyType
+from typing import Callable, List, Mapping, Optional
 
 from compiler._version import __version__
 from compiler.cli import ab as cli_ab, export as cli_export, profile as cli_profile, run as cli_run, watch as cli_watch
@@ -80,9 +81,9 @@ def cmd_compile(args) -> int:
 
 
 def cmd_resolve(args) -> int:
+    from compiler import pipeline
     from compiler.resolve.written import resolved_yaml
-    from compiler.resolve.passes import resolve_file
-    sys.stdout.write(resolved_yaml(resolve_file(args.file, args.overrides, args.presets)))
+    sys.stdout.write(resolved_yaml(pipeline.resolve(args.file, args.overrides, args.presets)))
     return 0
 
 
@@ -95,7 +96,6 @@ def cmd_check(args) -> int:
 
 
 def _print_cost(args, recipe, graph) -> None:
-    import argparse as _ap
     from compiler.check.cost import describe, estimate
     from compiler.run.folder import latest_graph
     calibration = _calibration(args, recipe)
@@ -109,7 +109,7 @@ def _print_cost(args, recipe, graph) -> None:
               f"{calibration.get('server', '?')} (calibrated by recipe profile: {calibration['_path']})")
     from compiler.resolve.presets import available_presets
     for name in args.compare if args.compare is not None else available_presets(args.file):
-        other_args = _ap.Namespace(**{**vars(args), "presets": [*args.presets, name]})
+        other_args = argparse.Namespace(**{**vars(args), "presets": [*args.presets, name]})
         try:
             o_recipe, o_graph = compile_checked(other_args, quiet=True)
         except RecipeError as exc:   # e.g. the schnell preset on an SDXL recipe
@@ -146,8 +146,8 @@ def cmd_validate(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"compile": cmd_compile, "resolve": cmd_resolve, "validate": cmd_validate,
-                                 "check": cmd_check}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"compile": cmd_compile, "resolve": cmd_resolve,
+                                                    "validate": cmd_validate, "check": cmd_check})
 
 
 def main(argv: Optional[List[str]] = None) -> int:

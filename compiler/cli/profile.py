@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, Dict
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -24,4 +25,4 @@ def cmd_profile(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"profile": cmd_profile}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"profile": cmd_profile})

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Dict
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 __all__ = ["COMMANDS", "add_commands"]
 
@@ -67,4 +68,4 @@ def cmd_resume(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"run": cmd_run, "resume": cmd_resume}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"run": cmd_run, "resume": cmd_resume})

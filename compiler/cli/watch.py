@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Dict
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from compiler.errors import Location, RecipeError
 
@@ -64,4 +65,4 @@ def cmd_watch(args) -> int:
     return 0
 
 
-COMMANDS: Dict[str, Callable] = {"watch": cmd_watch}
+COMMANDS: Mapping[str, Callable] = MappingProxyType({"watch": cmd_watch})

@@ -12,7 +12,10 @@ Defaults follow what ComfyUI does (../shared/comfyui/REFERENCE.md), not folklore
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Mapping, Optional, Tuple
+
+from compiler.ir.frozen import freeze
 
 __all__ = ["Family", "Variant", "FAMILIES", "family_of", "variant_of", "loader_of"]
 
@@ -22,7 +25,10 @@ class Variant:
     name: str
     flux_guidance: bool        # emit FluxGuidance
     model_sampling: bool       # emit ModelSamplingFlux (dev time shift)
-    defaults: Mapping = field(default_factory=dict)   # overrides of the family defaults
+    defaults: Mapping = field(default_factory=lambda: MappingProxyType({}))   # overrides of the family defaults
+
+    def __post_init__(self):
+        object.__setattr__(self, "defaults", freeze(self.defaults))
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,14 @@ class Family:
     latent_node: str
     size_multiple: int         # canvas must be a multiple of this (latent /8 x patch size)
     needs: Tuple[Tuple[str, ...], ...]   # model keys a recipe must name: any one of these sets
-    defaults: Mapping          # the full-form defaults of every section
+    defaults: Mapping          # the full-form defaults of every section (frozen: resolve thaws a copy)
     variants: Mapping[str, Variant]
     default_variant: str
+
+    def __post_init__(self):
+        # Shared by every recipe of the family: read-only, so resolving one cannot change the next.
+        object.__setattr__(self, "defaults", freeze(self.defaults))
+        object.__setattr__(self, "variants", MappingProxyType(dict(self.variants)))
 
 
 def _defaults(width: int, sampler: str, scheduler: str, steps: int, cfg: float,
@@ -65,7 +76,7 @@ FLUX = Family(
     default_variant="dev",
 )
 
-_SD_VARIANTS = {"base": Variant("base", flux_guidance=False, model_sampling=False)}
+_SD_VARIANTS = MappingProxyType({"base": Variant("base", flux_guidance=False, model_sampling=False)})
 
 SD15 = Family(
     name="sd15", loader="checkpoint", clip_type="", latent_node="EmptyLatentImage",
@@ -81,7 +92,7 @@ SDXL = Family(
     variants=_SD_VARIANTS, default_variant="base",
 )
 
-FAMILIES: Mapping[str, Family] = {f.name: f for f in (FLUX, SD15, SDXL)}
+FAMILIES: Mapping[str, Family] = MappingProxyType({f.name: f for f in (FLUX, SD15, SDXL)})
 
 
 def loader_of(family: Family, model) -> str:

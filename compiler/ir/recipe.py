@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
 from compiler.errors import Location
+from compiler.source import key_path, parse_key_path
 
 __all__ = ["Box", "InputFile", "Region", "Lora", "Character", "Model", "Sampler", "Hires", "Output", "Canvas", "Refine", "Recipe"]
 
@@ -161,11 +162,15 @@ class Recipe:
         return ((self.image,) if self.image else ()) + masks
 
     def locate(self, key: str) -> Location:
-        """Location of a dotted recipe key, or of its nearest located parent."""
-        probe = key
-        while probe:
-            if probe in self.locations:
-                loc = self.locations[probe]
+        """Location of a recipe key (`characters.roxy.lora[1]`), or of its nearest
+        located parent. The key is parsed, so a list item's parent is the list
+        (which --set may have written), not the mapping above it."""
+        try:
+            path = parse_key_path(key)
+        except ValueError:   # not a key path: only an exact match can place it
+            path = ()
+        for probe in [key] + [key_path(path[:n]) for n in range(len(path) - 1, 0, -1)]:
+            loc = self.locations.get(probe) if probe else None
+            if loc is not None:
                 return Location(loc.file, loc.line, loc.col, key)
-            probe = probe.rpartition(".")[0]
         return Location(self.source, 0, 0, key)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from compiler.ir.frozen import freeze, thaw
 from compiler.ir.recipe import Box
 
 __all__ = ["expand_region", "auto_region", "region_box", "default_feather", "covers", "complement", "grown_box"]
 
-_NAMED = {
+_NAMED = freeze({
     "left": {"columns": [1, 1], "index": 0},
     "right": {"columns": [1, 1], "index": 1},
     "top": {"rows": [1, 1], "index": 0},
     "bottom": {"rows": [1, 1], "index": 1},
     "full": {"full": True},
-}
+})
 GRID = 8   # the VAE's downscale factor: region edges land on latent pixels
 
 
@@ -28,7 +29,7 @@ def expand_region(value: Any) -> Any:
     """Shorthand -> full form. Values that are not a known shorthand pass
     through untouched, for the schema to judge."""
     if isinstance(value, str) and value in _NAMED:
-        return dict(_NAMED[value])
+        return thaw(_NAMED[value])
     if isinstance(value, dict):
         out = dict(value)
         for axis in ("columns", "rows"):

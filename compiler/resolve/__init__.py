@@ -1,7 +1,11 @@
-"""Stages 1-3: load (marks, duplicate keys) -> presets (extends:, --preset) ->
-resolve passes (--set, variants aside, schema, shorthand, defaults, templates,
-regions, inputs, family) -> a frozen Recipe.
+"""Stages 1-3, in the order they run: the loader (loader.py: marks, duplicate
+keys) -> presets (presets.py: extends:, --preset) -> the resolve passes
+(passes.py RESOLVE_PASSES: --set, variants aside, the schema check,
+shorthand, family defaults, templates, regions, input files, family
+requirements) -> a frozen Recipe. The schema check is one of the passes, not
+a stage before them. compiler.pipeline drives these and then lowering and
+the advisor.
 """
-from compiler.resolve.passes import Context, resolve_document, resolve_file
+from compiler.resolve.passes import Context, resolve_document, resolve_file, resolve_loaded
 
-__all__ = ["Context", "resolve_document", "resolve_file"]
+__all__ = ["Context", "resolve_document", "resolve_file", "resolve_loaded"]

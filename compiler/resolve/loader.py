@@ -9,6 +9,7 @@ bounded so a "billion laughs" document cannot eat the machine.
 from __future__ import annotations
 
 from pathlib import Path as FsPath
+from types import MappingProxyType
 from typing import Any, Tuple
 
 import yaml
@@ -62,7 +63,7 @@ def load_text(text: str, name: str) -> Tuple[Any, SourceMap]:
 
 
 # PyYAML's words for the two mistakes people make most, in plainer ones.
-_PLAIN = {"found character '\\t' that cannot start any token": "a tab character: indent with spaces"}
+_PLAIN = MappingProxyType({"found character '\\t' that cannot start any token": "a tab character: indent with spaces"})
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> RecipeSyntaxError:

@@ -5,7 +5,7 @@
                       check_family)
 
 (`extends:` and --preset were merged before, by presets.py; `variants:` and
-`sweep:` are checked and set aside by variants.py, for `recipe run --sweep`.)
+`sweep:` are checked and set aside by aside.py, for `recipe run --sweep`.)
 
 Each pass takes and returns the document (a plain dict) and may read the
 `Context`; errors are collected per pass and raised once. After the passes the
@@ -18,21 +18,23 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Mapping, Sequence, Tuple
 
 import yaml
 
 from compiler.ir import regions
 from compiler.errors import Location, RecipeError, SchemaError
 from compiler.ir.families import FAMILIES, Family
+from compiler.ir.frozen import thaw
 from compiler.resolve.presets import load_with_presets
 from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Refine, Region, Sampler
 from compiler.resolve.schema import validate
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 from compiler.resolve.templates import render
-from compiler.ab.variants import strip_variants
+from compiler.resolve.aside import strip_variants
 
-__all__ = ["resolve_file", "resolve_document", "RESOLVE_PASSES", "Context"]
+__all__ = ["resolve_file", "resolve_loaded", "resolve_document", "RESOLVE_PASSES", "Context"]
 
 
 @dataclass
@@ -49,10 +51,18 @@ class Context:
 
 def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
                  display: str | None = None) -> Recipe:
+    """Load, presets, then the resolve passes (`compiler.pipeline` is the
+    driver that goes on to lower and advise)."""
     display = display or str(path)
     doc, source = load_with_presets(path, display, on_top=presets)
-    doc.setdefault("name", _stem_name(display))
-    return resolve_document(doc, Context(source, display, overrides))
+    return resolve_loaded(doc, source, display, overrides)
+
+
+def resolve_loaded(doc: dict, source: SourceMap, file: str, overrides: Sequence[str] = ()) -> Recipe:
+    """The resolve passes over a loaded, preset-merged document. `doc` and
+    `source` are changed in place: pass copies of anything shared."""
+    doc.setdefault("name", _stem_name(file))
+    return resolve_document(doc, Context(source, file, overrides))
 
 
 def _stem_name(file: str) -> str:
@@ -118,10 +128,10 @@ def _strength(value: Any) -> Any:
     return value
 
 
-SHORTHAND: Dict[Tuple[str, ...], Callable[[Any], Any]] = {
+SHORTHAND: Mapping[Tuple[str, ...], Callable[[Any], Any]] = MappingProxyType({
     ("characters", "*", "strength"): _strength,
     ("characters", "*", "region"): regions.expand_region,
-}
+})
 
 
 def _expand_at(path: Path, value: Any) -> Any:
@@ -143,11 +153,12 @@ def expand_shorthand(doc: dict, ctx: Context) -> dict:
 # -- pass: defaults from the model family -------------------------------------
 
 def _under(defaults: Any, value: Any) -> Any:
-    """`value` with `defaults` filled in where it says nothing."""
-    if isinstance(defaults, dict) and isinstance(value, dict):
-        out = {k: _under(defaults[k], value[k]) if k in defaults and k in value else value.get(k, defaults.get(k))
-               for k in list(defaults) + [k for k in value if k not in defaults]}
-        return out
+    """`value` with `defaults` filled in where it says nothing. What comes from
+    `defaults` is a copy: the document must never share a dict with a table."""
+    if isinstance(defaults, Mapping) and isinstance(value, Mapping):
+        return {k: _under(defaults[k], value[k]) if k in defaults and k in value
+                else (value[k] if k in value else thaw(defaults[k]))
+                for k in list(defaults) + [k for k in value if k not in defaults]}
     return value
 
 
@@ -156,7 +167,7 @@ def fill_defaults(doc: dict, ctx: Context) -> dict:
     model = doc["model"]
     model.setdefault("variant", family.default_variant)
     variant = family.variants.get(model["variant"])
-    defaults = _under(dict(family.defaults), dict(variant.defaults) if variant else {})
+    defaults = _under(family.defaults, thaw(variant.defaults) if variant else {})
     if "image" in doc:   # img2img at denoise 1 would ignore the image entirely
         defaults = _under(defaults, {"sampler": {"denoise": 0.6}})
     doc = _under(defaults, doc)

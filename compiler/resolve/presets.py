@@ -1,4 +1,5 @@
-"""Resolve pass 1, `extends:`: merge presets under the recipe, in order.
+"""Stage 2, presets: `extends:` merged under the recipe, in order, and
+--preset over it; after the loader, before the resolve passes.
 
 Rules: a later preset wins over an earlier one and the recipe wins over all;
 mappings merge key by key, anything else is replaced whole; `null` removes an
@@ -8,27 +9,69 @@ the preset.
 """
 from __future__ import annotations
 
+import copy
 import os
+from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from compiler.errors import Location, PresetError, RecipeError
 from compiler.resolve.loader import load_file
 from compiler.resolve.schema import suggest
 from compiler.source import Path, SourceMap
 
-__all__ = ["load_with_presets", "deep_merge", "find_preset", "available_presets"]
+__all__ = ["Loaded", "load_recipe", "load_with_presets", "deep_merge", "find_preset", "available_presets"]
+
+Reader = Callable[[FsPath, str], Tuple[Any, SourceMap]]   # (path, display name) -> load_file's answer
 
 
-def load_with_presets(path: str, display: str | None = None,
-                      on_top: Sequence[str] = ()) -> Tuple[dict, SourceMap]:
+@dataclass(frozen=True)
+class Loaded:
+    """A recipe after stages 1-2, load and presets: what every compile of it
+    starts from. Nothing changes it; take `copy()` to resolve one."""
+    file: str                  # the recipe's display name
+    document: dict             # extends: and the presets merged in, nulls dropped
+    source: SourceMap
+    presets: Tuple[str, ...]   # the --preset names merged over it
+    written: Any               # the recipe file itself as written (a variant's `null` survives here)
+
+    def copy(self) -> Tuple[dict, SourceMap]:
+        """A deep copy of the document and its source map, for passes that change them."""
+        return copy.deepcopy(self.document), copy.deepcopy(self.source)
+
+
+class _ReadOnce:
+    """A reader that reads and parses each file once and hands out deep copies."""
+
+    def __init__(self):
+        self.seen: Dict[Tuple[str, str], Tuple[Any, SourceMap]] = {}
+
+    def __call__(self, path: FsPath, display: str) -> Tuple[Any, SourceMap]:
+        key = (os.path.realpath(path), display)
+        if key not in self.seen:
+            self.seen[key] = load_file(path, display)
+        return copy.deepcopy(self.seen[key])
+
+
+def load_recipe(path: str, presets: Sequence[str] = (), display: str | None = None) -> Loaded:
+    """Load and presets, reading each file (the recipe, each preset) once."""
+    display = display or str(path)
+    read = _ReadOnce()
+    doc, source = load_with_presets(path, display, on_top=presets, read=read)
+    written, _ = read(FsPath(path), display)
+    return Loaded(display, doc, source, tuple(presets), written)
+
+
+def load_with_presets(path: str, display: str | None = None, on_top: Sequence[str] = (),
+                      read: Reader = load_file) -> Tuple[dict, SourceMap]:
     """The recipe with its `extends:` merged under it and `on_top` presets
     (the CLI's --preset) merged over it: a preset asked for on the command
-    line is meant to change this run, so it wins over the file."""
-    doc, source = _load(FsPath(path), display or str(path), stack=())
+    line is meant to change this run, so it wins over the file. `read` loads
+    one file; its answer is changed in place."""
+    doc, source = _load(FsPath(path), display or str(path), (), read)
     for name in on_top:
         ppath = find_preset(name, FsPath(path).parent, Location("--preset", 0, 0, name))
-        pdata, psource = _load(ppath, _display_path(ppath), stack=())
+        pdata, psource = _load(ppath, _display_path(ppath), (), read)
         doc = deep_merge(doc, pdata, source, psource)
     return _drop_nulls(doc), source
 
@@ -39,8 +82,8 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
-def _load(path: FsPath, display: str, stack: tuple) -> Tuple[dict, SourceMap]:
-    data, source = load_file(path, display)
+def _load(path: FsPath, display: str, stack: tuple, read: Reader) -> Tuple[dict, SourceMap]:
+    data, source = read(path, display)
     if not isinstance(data, dict):
         root = source.locate(())
         raise RecipeError("a recipe must be a mapping of keys (model:, characters:, ...)",
@@ -55,7 +98,7 @@ def _load(path: FsPath, display: str, stack: tuple) -> Tuple[dict, SourceMap]:
         if key in stack or key == os.path.realpath(path):
             chain = " → ".join([*(FsPath(s).name for s in stack), path.name, ppath.name])
             raise PresetError(f"extends cycle: {chain}", where)
-        pdata, psource = _load(ppath, _display_path(ppath), stack + (os.path.realpath(path),))
+        pdata, psource = _load(ppath, _display_path(ppath), stack + (os.path.realpath(path),), read)
         merged = deep_merge(merged, pdata, msource, psource)
     return deep_merge(merged, data, msource, source), msource
 

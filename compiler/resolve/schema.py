@@ -1,4 +1,5 @@
-"""Stage 2, validate: JSON Schema (schema/recipe.schema.json) with messages a
+"""The schema check, a resolve pass (`check_schema` in passes.py, after --set
+and variants aside): JSON Schema (schema/recipe.schema.json) with messages a
 person can act on. Every issue is collected and raised once, each pointing at
 the key that holds it; unknown keys get a did-you-mean.
 """
@@ -8,20 +9,26 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable, Dict, List
+from types import MappingProxyType
+from typing import Any, Callable, List, Mapping
 
 import jsonschema
 
 from compiler.errors import RecipeError, SchemaError
 from compiler.source import SourceMap
 
-__all__ = ["validate", "load_schema", "suggest"]
+__all__ = ["validate", "explain", "load_schema", "suggest"]
 
 
 @lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return resources.files("compiler._schema").joinpath("recipe.schema.json").read_text("utf-8")
+
+
 def load_schema() -> dict:
-    text = resources.files("compiler._schema").joinpath("recipe.schema.json").read_text("utf-8")
-    return json.loads(text)
+    """The recipe schema, a fresh copy per call: a cached dict would be shared
+    by every caller, and the validators keep theirs."""
+    return json.loads(_schema_text())
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +39,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 def suggest(word: str, choices) -> str:
     """' (did you mean `x`?)' or ''. `choices` may be a mapping from the text
     compared to the text shown (file stems -> file names, var -> vars.var)."""
-    shown = choices if isinstance(choices, dict) else {str(c): str(c) for c in choices}
+    shown = choices if isinstance(choices, Mapping) else {str(c): str(c) for c in choices}
     match = difflib.get_close_matches(str(word), [str(c) for c in shown], n=1, cutoff=0.6)
     return f" (did you mean `{shown[match[0]]}`?)" if match else ""
 
@@ -41,7 +48,7 @@ def validate(data: Any, source: SourceMap) -> None:
     """Raise SchemaError listing every problem in `data`, or return None."""
     problems: List[RecipeError] = []
     for error in _validator().iter_errors(data):
-        problems.extend(_explain(error, source))
+        problems.extend(explain(error, source))
     if problems:
         raise SchemaError(_dedupe(problems))
 
@@ -55,10 +62,11 @@ def _dedupe(problems: List[RecipeError]) -> List[RecipeError]:
     return out
 
 
-def _explain(error: jsonschema.ValidationError, source: SourceMap) -> List[RecipeError]:
+def explain(error: jsonschema.ValidationError, source: SourceMap) -> List[RecipeError]:
+    """One jsonschema error as recipe errors a person can act on, located by `source`."""
     path = tuple(error.absolute_path)
-    explain = _EXPLAIN.get(error.validator, _generic)
-    return [RecipeError(msg, source.locate(p)) for p, msg in explain(error, path)]
+    words = _EXPLAIN.get(error.validator, _generic)
+    return [RecipeError(msg, source.locate(p)) for p, msg in words(error, path)]
 
 
 def _type_name(value: Any) -> str:
@@ -66,8 +74,8 @@ def _type_name(value: Any) -> str:
             int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-_ARTICLE = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-            "number": "a number", "boolean": "true or false", "null": "null"}
+_ARTICLE = MappingProxyType({"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+            "number": "a number", "boolean": "true or false", "null": "null"})
 
 
 def _additional(error, path):
@@ -160,7 +168,7 @@ def _meant_branch(branches, instance):
     return best if len(same) == 1 or score(best)[1] > 0 else None
 
 
-_TYPE_ORDER = ["number", "integer", "string", "array", "object", "boolean", "null"]
+_TYPE_ORDER = ("number", "integer", "string", "array", "object", "boolean", "null")
 
 
 def _json_type(value: Any) -> str:
@@ -199,7 +207,7 @@ def _generic(error, path):
     yield path, error.message
 
 
-_EXPLAIN: Dict[str, Callable] = {
+_EXPLAIN: Mapping[str, Callable] = MappingProxyType({
     "additionalProperties": _additional,
     "required": _required,
     "type": _type,
@@ -216,4 +224,4 @@ _EXPLAIN: Dict[str, Callable] = {
     "maxProperties": lambda e, p: [(p, f"has {len(e.instance)} entries; at most {e.validator_value} are supported")],
     "minLength": lambda e, p: [(p, "must not be empty")],
     "const": _const,
-}
+})

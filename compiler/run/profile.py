@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from compiler.check.cost import UNITS, hook_groups, sampler_terms
+from compiler.check.cost import UNITS, global_loras, hook_groups, hooked_loras, sampler_terms
 from compiler.errors import Location, RecipeError
 from compiler.ir.graph import Graph
 
@@ -99,8 +99,7 @@ def observe(folder: Path) -> Tuple[List[Observation], str]:
         return [], f"its recipe no longer resolves: {exc}"
     terms = sampler_terms(recipe, graph)
     groups = hook_groups(graph)
-    hooked = sum(1 for n in graph if n.class_type in ("CreateHookLora", "CreateHookLoraModelOnly"))
-    global_loras = sum(1 for n in graph if n.class_type in ("LoraLoader", "LoraLoaderModelOnly"))
+    hooked, global_count = hooked_loras(graph), global_loras(graph)
     s = recipe.sampler
     what = (f"{recipe.model.family} {recipe.canvas.width}x{recipe.canvas.height}, {s.name}, cfg {s.cfg:g}, "
             f"{groups} hook group{'s' if groups != 1 else ''}")
@@ -112,7 +111,7 @@ def observe(folder: Path) -> Tuple[List[Observation], str]:
             continue
         passes, swaps = terms[node]
         out.append(Observation(folder, recipe.name, node, groups, passes, swaps, float(row["s_per_step"]),
-                               int(row.get("steps", 0)), row.get("first_step_s"), hooked, global_loras, server,
+                               int(row.get("steps", 0)), row.get("first_step_s"), hooked, global_count, server,
                                what))
     return out, "" if out else "its timings name no sampler node of its graph"
 

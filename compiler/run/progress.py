@@ -8,24 +8,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import Callable, Optional, TextIO
+from typing import Optional, TextIO
 
 from compiler.ir.graph import Graph
+from compiler.ir.nodes import purpose
 
 __all__ = ["Reporter", "make_reporter", "purpose"]
-
-# What a node is for, in the words the timing table uses.
-_STAGES = {
-    "UNETLoader": "load", "UnetLoaderGGUF": "load", "DualCLIPLoader": "load", "DualCLIPLoaderGGUF": "load",
-    "VAELoader": "load", "CheckpointLoaderSimple": "load", "LoraLoader": "load",
-    "CLIPTextEncode": "encode", "SetClipHooks": "encode", "CreateHookLora": "encode",
-    "KSampler": "sample", "VAEDecode": "decode", "SaveImage": "save", "LoadImage": "load",
-    "VAEEncode": "encode",
-}
-
-
-def purpose(class_type: str) -> str:
-    return _STAGES.get(class_type, "prepare")
 
 
 class Reporter:

@@ -10,18 +10,17 @@ from __future__ import annotations
 from typing import List, Optional
 
 from compiler.ir.graph import Graph
-from compiler.run.progress import purpose
+from compiler.ir.nodes import STAGES, TERMINAL_EVENTS, purpose
 
 __all__ = ["node_timings", "server_span", "observed_span", "timing_table", "STAGE_ORDER"]
 
-STAGE_ORDER = ("load", "encode", "prepare", "sample", "decode", "save")
+STAGE_ORDER = STAGES
 
 
 def node_timings(events: list, graph: Graph, history: Optional[dict] = None) -> List[dict]:
     starts = [(e.data["node"], e.received) for e in events
               if e.type == "executing" and e.data.get("node")]
-    end = next((e.received for e in reversed(events) if e.type in
-                ("execution_success", "execution_error", "execution_interrupted")
+    end = next((e.received for e in reversed(events) if e.type in TERMINAL_EVENTS
                 or (e.type == "executing" and e.data.get("node") is None)), None)
     rows = []
     for i, (node_id, t0) in enumerate(starts):
@@ -57,8 +56,7 @@ def server_span(outcome) -> Optional[float]:
         if "timestamp" in data:
             stamps.setdefault(kind, data["timestamp"])
     start = stamps.get("execution_start")
-    stop = next((stamps[k] for k in ("execution_success", "execution_error", "execution_interrupted")
-                 if k in stamps), None)
+    stop = next((stamps[k] for k in TERMINAL_EVENTS if k in stamps), None)
     return None if start is None or stop is None else round((stop - start) / 1000.0, 3)
 
 

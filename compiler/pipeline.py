@@ -1,0 +1,78 @@
+"""The one driver of everything up to the graph, in the order it runs:
+
+    loader (marks, duplicate keys) -> presets (extends:, --preset)
+      -> resolve passes (--set, variants aside, schema, shorthand, defaults,
+         templates, regions, inputs, family) -> Recipe
+      -> lower -> Graph -> advisor -> findings
+
+The schema check is one of the resolve passes, after --set and after
+`variants:`/`sweep:` are set aside. `compile` raises the errors it finds
+once (with `strict`, the advisor's warnings too) and returns the rest; it
+prints nothing. The CLI, the watch, every sweep job and `compile_file` call
+it.
+
+`source` is a recipe path, or what `load` returned: a sweep loads its files
+once and compiles every job from that one `Loaded` (each compile works on a
+deep copy of its document and source map, so jobs cannot see each other).
+A `(document, SourceMap)` pair, as `load_with_presets` returns it, is taken
+too (and copied the same way).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence, Tuple, Union
+
+from compiler.check.advise import Finding, advise, raise_errors
+from compiler.ir.graph import Graph
+from compiler.ir.recipe import Recipe
+from compiler.lower import lower
+from compiler.resolve.passes import resolve_loaded
+from compiler.resolve.presets import Loaded, load_recipe
+from compiler.source import SourceMap
+
+__all__ = ["Compiled", "Loaded", "Source", "compile", "load", "resolve"]
+
+Source = Union[str, "os.PathLike[str]", Loaded, Tuple[dict, SourceMap]]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    recipe: Recipe
+    graph: Graph
+    findings: Tuple[Finding, ...]   # what the advisor said and did not refuse (warnings, unless strict)
+
+
+def load(path: str, presets: Sequence[str] = ()) -> Loaded:
+    """Stages 1-2, load and presets, each file read once."""
+    return load_recipe(os.fspath(path), presets)
+
+
+def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
+    """Load, presets and the resolve passes: the frozen Recipe, not yet lowered or advised."""
+    loaded = _loaded(source, presets)
+    doc, smap = loaded.copy()
+    return resolve_loaded(doc, smap, loaded.file, overrides)
+
+
+def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+            strict: bool = False) -> Compiled:
+    """load -> presets -> resolve passes -> lower -> advisor. Raises a
+    RecipeError subclass for a bad recipe, AdviceError for what the advisor
+    refuses (with `strict`, its warnings as well)."""
+    recipe = resolve(source, overrides, presets)
+    graph = lower(recipe)
+    findings = tuple(advise(recipe, graph))
+    raise_errors(list(findings), strict)
+    return Compiled(recipe, graph, findings)
+
+
+def _loaded(source: Source, presets: Sequence[str]) -> Loaded:
+    if isinstance(source, tuple):
+        doc, smap = source
+        source = Loaded(smap.file, doc, smap, (), doc)
+    if isinstance(source, Loaded):
+        if presets:   # they were merged (or not) when it was loaded; merging again would read them again
+            raise ValueError("presets are given to load(), not to compile() of a loaded recipe")
+        return source
+    return load(source, presets)
