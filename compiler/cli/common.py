@@ -24,7 +24,7 @@ def compile_checked(args, strict: bool = False, quiet: bool = False):
 
 def catalogue_from(args):
     """The node catalogue named by --object-info PATH or --server HOST:PORT."""
-    from compiler.check.catalogue import Catalogue
+    from compiler.comfy.object_info import Catalogue
     if args.object_info:
         return Catalogue.from_file(args.object_info)
     from compiler.comfy.client import ComfyClient
@@ -42,7 +42,8 @@ def write_or_print(path, text: str, note: str = "") -> None:
 
 
 def client_for(server: str, args):
-    from compiler.comfy.client import ComfyClient, Timeouts
+    from compiler.comfy.address import Timeouts
+    from compiler.comfy.client import ComfyClient
     # A short --timeout also bounds each HTTP answer: a hung server is no news either.
     return ComfyClient(server, timeouts=Timeouts(read=min(30.0, args.timeout), idle=args.timeout,
                                                  total=args.total_timeout))

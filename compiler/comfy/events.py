@@ -18,12 +18,12 @@ from typing import Any, Callable, Optional, Tuple, Union
 from urllib.parse import quote
 
 from compiler.comfy.transport import parse_json
+from compiler.ir.nodes import TERMINAL_EVENTS
 from compiler.errors import ProtocolError, RunError, RunTimeout
 
 __all__ = ["Event", "Outcome", "Clock", "EventStream", "outcome_from_history", "TERMINAL"]
 
-TERMINAL = {"execution_success": "success", "execution_error": "error",
-            "execution_interrupted": "interrupted"}
+TERMINAL = TERMINAL_EVENTS   # the event that ends a prompt -> its outcome (ir/nodes.py holds the fact)
 _TICK = 0.5         # longest blocking WebSocket read, so deadlines are checked often
 _LOSSY_POLL = 1.0   # after a reconnect, also poll /history this often: messages were lost
 

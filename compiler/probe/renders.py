@@ -85,11 +85,12 @@ def plan(recipe: Recipe, steps: Optional[int] = None, strength: Optional[float] 
 
 
 def compile_render(path: str, overrides: Sequence[str], presets: Sequence[str]) -> Tuple[Recipe, Graph]:
-    """resolve + lower with PROBE: the one place to switch to pipeline.compile
-    once it exists."""
+    """The pipeline's resolve, lowered with PROBE (zero-strength LoRA nodes
+    kept, the final latent saved). The advisor runs once, on the recipe as
+    the user wrote it (cli/probe.py), not on each zero-strength render."""
+    from compiler import pipeline
     from compiler.lower import PROBE, lower
-    from compiler.resolve.passes import resolve_file
-    recipe = resolve_file(path, overrides, presets)
+    recipe = pipeline.resolve(path, overrides, presets)
     return recipe, lower(recipe, PROBE)
 
 
