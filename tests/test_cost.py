@@ -151,3 +151,32 @@ def test_cost_counts_encodes_cached_by_the_latest_run(capsys, tmp_path, monkeypa
     shutil.rmtree(newer)
     json.loads((older / "graph.api.json").read_text())      # untouched by check
     assert "text encodes 1 to run (1 cached on the server)" in cost_lines(capsys, *args)
+
+
+# REFERENCE F: the 2-group lowering, without and with set_cond_area "mask bounds".
+MASK_BOUNDS = {128: (2.4, 2.15), 512: ((9.1 + 12.2) / 2, 5.5)}
+
+
+@pytest.mark.parametrize("size", sorted(MASK_BOUNDS))
+def test_mask_bounds_cost_follows_the_crop_as_measured(tmp_path, size):
+    sets = [f"canvas.width={size}", f"canvas.height={size}"]
+    full = per_step(*compile_file(duo(tmp_path, f"full{size}"), sets))
+    cropped = per_step(*compile_file(duo(tmp_path, f"bounds{size}", extra="regions: {area: mask-bounds}\n"), sets))
+    default, bounds = MASK_BOUNDS[size]
+    assert 0.65 * bounds / default <= cropped / full <= 1.35 * bounds / default, (size, cropped / full)
+    assert cropped < full
+
+
+def test_check_cost_shows_each_lowering_beside_its_measured_bleed(capsys, monkeypatch):
+    from compiler.check.bleed import LOWERINGS, MEASURED
+    monkeypatch.chdir(ROOT)
+    out = cost_lines(capsys, "recipes/sd15-duo.yaml", "--out", "/nonexistent", "--compare", "speed",
+                     "--set", "lora_mode=refine")
+    table = out[out.index("separation against cost"):].splitlines()
+    rows = {line.split()[0]: line for line in table[2:] if line.strip()}
+    assert list(rows) == list(LOWERINGS)
+    assert "(this recipe)" in rows["refine"] and rows["refine"].split()[3] == "1.00x"
+    for name, (leak, share, png) in MEASURED.get("sd15", {}).items():
+        assert f"{leak:.3f}" in rows[name] and f"{100 * share:.1f}%" in rows[name], rows[name]
+    cost = {name: float(line.split()[1 if "(this" not in line else 3].rstrip("x")) for name, line in rows.items()}
+    assert cost["global"] < cost["hooks"]     # one pass a step, the LoRAs merged once

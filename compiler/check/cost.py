@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Dict, Mapping, Optional
 
+from compiler.ir import regions
 from compiler.ir.families import family_of
 from compiler.ir.graph import Graph
 from compiler.ir.nodes import GLOBAL_LORAS, HOOKED_LORAS
@@ -160,6 +161,19 @@ def _refine_terms(recipe: Recipe, graph: Graph, passes_per_group: float, lora_fr
     return out
 
 
+def _step_tokens(recipe: Recipe, graph: Graph, groups: int, scale: float = 1.0) -> float:
+    """Tokens of one model evaluation's passes (cfg aside): every group over
+    the canvas; with `regions.area: mask-bounds` each region's cond over its
+    mask's bounding box instead (conds of different areas are not batched
+    together, so each is its own, smaller pass; REFERENCE F measured the gain)."""
+    if recipe.cond_area != "mask bounds":
+        return groups * _tokens(recipe, scale)
+    w, h, grid = recipe.canvas.width, recipe.canvas.height, _PATCH[recipe.model.family]
+    crops = [regions.grown_box(c.region.box, c.region.feather, grid, w, h) for c in recipe.characters]
+    unmasked = 1 if "scene.text" in graph else 0
+    return sum(_tokens(recipe, scale, (b.w, b.h)) for b in crops) + unmasked * _tokens(recipe, scale)
+
+
 def hooked_loras(graph: Graph) -> int:
     """LoRAs applied as hooks: merged on the first step of every KSampler run."""
     return sum(1 for n in graph if n.class_type in HOOKED_LORAS)
@@ -175,9 +189,9 @@ def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, flo
     passes = evals * cfg * groups
     swaps = evals * (groups if groups >= 2 else 0)
     lora = 1 + {**UNITS, **(units or {})}["global_lora"] * global_loras(graph)
-    terms = {"sampler": (passes * _tokens(recipe) * lora, swaps)}
+    terms = {"sampler": (evals * cfg * _step_tokens(recipe, graph, groups) * lora, swaps)}
     if recipe.hires and "hires.sampler" in graph:
-        terms["hires.sampler"] = (passes * _tokens(recipe, recipe.hires.scale) * lora, swaps)
+        terms["hires.sampler"] = (evals * cfg * _step_tokens(recipe, graph, groups, recipe.hires.scale) * lora, swaps)
     terms.update(_refine_terms(recipe, graph, evals * cfg, {**UNITS, **(units or {})}["global_lora"]))
     return terms
 

@@ -118,6 +118,25 @@ def _print_cost(args, recipe, graph) -> None:
         other = estimate(o_recipe, o_graph)
         print(f"  {name} preset: {other.total / est.total:.2f}x this recipe's cost "
               f"({(other.sampling + other.hires + other.refine) / (est.sampling + est.hires + est.refine):.2f}x its sampling)")
+    if any(c.loras for c in recipe.characters):
+        _print_separation(args, recipe, graph)
+
+
+def _print_separation(args, recipe, graph) -> None:
+    """Each lowering's cost for this recipe beside the bleed measured for its family."""
+    from compiler.check.bleed import separation_rows
+    from compiler.check.cost import estimate
+
+    def cost_of(sets) -> float:
+        alt = argparse.Namespace(**{**vars(args), "overrides": [*args.overrides, *sets]})
+        return estimate(*compile_checked(alt, quiet=True)).total
+
+    rows, note = separation_rows(recipe, cost_of, estimate(recipe, graph).total)
+    print(f"separation against cost ({note}):")
+    head = ("lowering", "cost", "latent leak", "share", "PNG leak")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for row in [head, *rows]:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
 def _calibration(args, recipe) -> dict:

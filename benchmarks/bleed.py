@@ -1,0 +1,138 @@
+"""How far one character's LoRA reaches into the other's region, for every
+lowering, measured side by side on a real ComfyUI.
+
+    python benchmarks/bleed.py --server 127.0.0.1:8188 [--family sd15 --family flux]
+                               [--strength 15] [--json bleed.json]
+
+Setup (REFERENCE.md F): the tiny random-weight models of
+../shared/tools/make_tiny_models.py, two characters split left/right, A with
+its LoRA at --strength (default 15, well clear of rounding), B with none, one
+seed. Recipes: benchmarks/bleed/{sd15,flux}.yaml (SD1.5 256², 8 steps, cfg 6;
+Flux dev shape 128², 4 steps).
+
+For each lowering (global, hooks, hooks + regions.area mask-bounds, refine,
+refine on a hooks base) it runs `recipe probe`'s own driver (a baseline with
+every LoRA at 0 and the same graph structure, then A's render) and reads:
+- leak: mean |Δ| in B's region beyond the feather ÷ A's effect in its own region,
+  on the final latent (what VAEDecode receives) and on the PNG;
+- effect: A's mean |Δ| where its mask is 1 (latent);
+- share: A's region's part of all the latent change.
+Then one timed run of the same lowering at a new seed (normal lowering, A's LoRA
+at the same strength): server seconds (execution_start -> execution_success,
+from /history) and sampling seconds per step (every KSampler node's time, pass 2
+included, over the image's steps). Text encodes are cached by then, for every
+lowering alike, so the timing compares sampling, not T5.
+
+Includes: the server's own work per prompt. Leaves out: client time, model
+loading (the first render of a family loads the models and is not timed), and
+the noise of a shared CPU (every lowering runs in the same process, one after
+another, so they see the same machine). Ratios are to `hooks`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from compiler.check.bleed import LOWERINGS  # noqa: E402
+from compiler.comfy.client import ComfyClient  # noqa: E402
+from compiler.lower import lower  # noqa: E402
+from compiler.probe.driver import probe_file  # noqa: E402
+from compiler.resolve import resolve_file  # noqa: E402
+from compiler.run.catalogues import CatalogueProvider  # noqa: E402
+from compiler.run.progress import Reporter  # noqa: E402
+from compiler.run.steps import run_recipe  # noqa: E402
+
+FAMILIES = {"sd15": ROOT / "benchmarks" / "bleed" / "sd15.yaml", "flux": ROOT / "benchmarks" / "bleed" / "flux.yaml"}
+
+
+class _Quiet(Reporter):
+    def __init__(self, graph):
+        super().__init__(graph, sys.stderr)
+
+    def say(self, text: str) -> None:
+        pass
+
+    def node(self, node_id: str) -> None:
+        pass
+
+
+def bleed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float, out: Path,
+          catalogues: CatalogueProvider) -> dict:
+    result = probe_file(str(path), client, out, overrides=list(sets), strength=strength, say=lambda _: None,
+                        reporter_for=_Quiet, catalogues=catalogues)
+    a = result.data["characters"]["a"]
+    return {"latent_leak": a["latent"]["leak"]["b"], "effect": a["latent"]["effect"],
+            "share": a["latent"]["share"], "png_leak": a["image"]["leak"]["b"]}
+
+
+def timed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float, seed: int, out: Path,
+          catalogues: CatalogueProvider) -> dict:
+    recipe = resolve_file(str(path), [*sets, f"characters.a.strength={strength}", f"sampler.seed={seed}"])
+    graph = lower(recipe)
+    record = run_recipe(recipe, graph, client, out, reporter=_Quiet(graph), catalogues=catalogues)
+    rows = record.data.get("timings") or []
+    sampling = sum(r["seconds"] for r in rows if r.get("class_type") == "KSampler")
+    return {"server_s": record.data.get("server_span_s"), "s_per_step": sampling / recipe.sampler.steps}
+
+
+def measure_family(family: str, client: ComfyClient, strength: float, out: Path) -> Dict[str, dict]:
+    path = FAMILIES[family]
+    catalogues = CatalogueProvider(client)
+    print(f"{family}: warming up (loads the models; not timed)", file=sys.stderr)
+    timed(path, client, LOWERINGS["hooks"], strength, 1, out, catalogues)
+    rows = {}
+    for i, (name, sets) in enumerate(LOWERINGS.items()):
+        print(f"{family}: {name}", file=sys.stderr, flush=True)
+        rows[name] = {**bleed(path, client, sets, strength, out, catalogues),
+                      **timed(path, client, sets, strength, 100 + i, out, catalogues)}
+    return rows
+
+
+def _ratio(value: Optional[float], base: Optional[float]) -> str:
+    if value is None or not base:
+        return "—"
+    return f"{value / base:.2f}x"
+
+
+def table(family: str, rows: Dict[str, dict]) -> str:
+    hooks = rows["hooks"]
+    head = ("lowering", "latent leak", "share", "effect", "PNG leak", "server s", "s/step",
+            "leak/hooks", "effect/hooks", "server/hooks", "s/step/hooks")
+    lines = [head]
+    for name, r in rows.items():
+        lines.append((name, f"{r['latent_leak']:.4f}", f"{100 * r['share']:.1f}%", f"{r['effect']:.3g}",
+                      f"{r['png_leak']:.2f}", f"{r['server_s']:.1f}" if r["server_s"] else "—",
+                      f"{r['s_per_step']:.2f}", _ratio(r["latent_leak"], hooks["latent_leak"]),
+                      _ratio(r["effect"], hooks["effect"]), _ratio(r["server_s"], hooks["server_s"]),
+                      _ratio(r["s_per_step"], hooks["s_per_step"])))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    body = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)
+    return f"{family} (A's LoRA only; leak and share on the final latent):\n{body}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--family", action="append", choices=sorted(FAMILIES))
+    ap.add_argument("--strength", type=float, default=15.0)
+    ap.add_argument("--json", help="also write the measurements here")
+    args = ap.parse_args()
+    client = ComfyClient(args.server)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bleed-") as tmp:
+        for family in args.family or ["sd15", "flux"]:
+            results[family] = measure_family(family, client, args.strength, Path(tmp))
+            print(table(family, results[family]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
