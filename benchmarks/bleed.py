@@ -17,11 +17,13 @@ every LoRA at 0 and the same graph structure, then A's render) and reads:
   on the final latent (what VAEDecode receives) and on the PNG;
 - effect: A's mean |Δ| where its mask is 1 (latent);
 - share: A's region's part of all the latent change.
-Then one timed run of the same lowering at a new seed (normal lowering, A's LoRA
-at the same strength): server seconds (execution_start -> execution_success,
-from /history) and sampling seconds per step (every KSampler node's time, pass 2
-included, over the image's steps). Text encodes are cached by then, for every
-lowering alike, so the timing compares sampling, not T5.
+Then timed runs of every lowering, round-robin (--repeats rounds, so each
+lowering sees the same machine), each at a new seed with the normal lowering
+and A's LoRA at the same strength: server seconds (execution_start ->
+execution_success, from /history) and sampling seconds per step (every
+KSampler node's time, pass 2 included, over the image's steps); medians are
+printed. Text encodes are cached by then, for every lowering alike, so the
+timing compares sampling, not T5.
 
 Includes: the server's own work per prompt. Leaves out: client time, model
 loading (the first render of a family loads the models and is not timed), and
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -82,16 +85,23 @@ def timed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float,
     return {"server_s": record.data.get("server_span_s"), "s_per_step": sampling / recipe.sampler.steps}
 
 
-def measure_family(family: str, client: ComfyClient, strength: float, out: Path) -> Dict[str, dict]:
+def measure_family(family: str, client: ComfyClient, strength: float, out: Path, repeats: int) -> Dict[str, dict]:
     path = FAMILIES[family]
     catalogues = CatalogueProvider(client)
     print(f"{family}: warming up (loads the models; not timed)", file=sys.stderr)
     timed(path, client, LOWERINGS["hooks"], strength, 1, out, catalogues)
     rows = {}
-    for i, (name, sets) in enumerate(LOWERINGS.items()):
-        print(f"{family}: {name}", file=sys.stderr, flush=True)
-        rows[name] = {**bleed(path, client, sets, strength, out, catalogues),
-                      **timed(path, client, sets, strength, 100 + i, out, catalogues)}
+    for name, sets in LOWERINGS.items():
+        print(f"{family}: probing {name}", file=sys.stderr, flush=True)
+        rows[name] = bleed(path, client, sets, strength, out, catalogues)
+    times: Dict[str, list] = {name: [] for name in LOWERINGS}
+    for round_ in range(repeats):
+        for i, (name, sets) in enumerate(LOWERINGS.items()):
+            print(f"{family}: timing {name} ({round_ + 1}/{repeats})", file=sys.stderr, flush=True)
+            times[name].append(timed(path, client, sets, strength, 100 + 10 * round_ + i, out, catalogues))
+    for name, runs in times.items():
+        rows[name].update({key: statistics.median(r[key] for r in runs if r[key] is not None)
+                           for key in ("server_s", "s_per_step")}, runs=runs)
     return rows
 
 
@@ -108,7 +118,7 @@ def table(family: str, rows: Dict[str, dict]) -> str:
     lines = [head]
     for name, r in rows.items():
         lines.append((name, f"{r['latent_leak']:.4f}", f"{100 * r['share']:.1f}%", f"{r['effect']:.3g}",
-                      f"{r['png_leak']:.2f}", f"{r['server_s']:.1f}" if r["server_s"] else "—",
+                      f"{r['png_leak']:.2f}", f"{r['server_s']:.1f}",
                       f"{r['s_per_step']:.2f}", _ratio(r["latent_leak"], hooks["latent_leak"]),
                       _ratio(r["effect"], hooks["effect"]), _ratio(r["server_s"], hooks["server_s"]),
                       _ratio(r["s_per_step"], hooks["s_per_step"])))
@@ -122,13 +132,15 @@ def main() -> None:
     ap.add_argument("--server", required=True)
     ap.add_argument("--family", action="append", choices=sorted(FAMILIES))
     ap.add_argument("--strength", type=float, default=15.0)
+    ap.add_argument("--repeats", type=int, default=2, help="timed rounds over every lowering (default 2)")
     ap.add_argument("--json", help="also write the measurements here")
+    ap.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
     client = ComfyClient(args.server)
     results = {}
     with tempfile.TemporaryDirectory(prefix="bleed-") as tmp:
         for family in args.family or ["sd15", "flux"]:
-            results[family] = measure_family(family, client, args.strength, Path(tmp))
+            results[family] = measure_family(family, client, args.strength, Path(args.out or tmp), args.repeats)
             print(table(family, results[family]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -3,6 +3,7 @@
 
     COMFYUI_URL=127.0.0.1:8188 python -m pytest tests/test_real_comfyui.py
     COMFYUI_URL=... RECIPE_REAL_FLUX=1 ...     # also the ~70 s two-character Flux run
+    COMFYUI_URL=... RECIPE_REAL_GGUF=tiny-flux-dev-Q8_0.gguf ...   # Flux GGUF with lora_mode refine
 """
 from __future__ import annotations
 
@@ -79,3 +80,31 @@ def test_probe_shows_hook_loras_stay_in_their_regions(tmp_path, capsys):
         assert latent["effect"] > 0 and latent["leak"][other] < 0.02 and latent["share"] > 0.8, latent
     assert Image.open(folder / "probe.png").size[1] > 2 * 256
     assert out.splitlines()[0].startswith("character")
+
+
+def test_probe_shows_refine_cannot_leak_on_the_latent(tmp_path, capsys):
+    """lora_mode refine: LatentCompositeMasked copies the picture wherever a
+    character's mask is 0, so its LoRA changes nothing there (benchmarks/bleed.py)."""
+    code = main(["probe", str(ROOT / "recipes/sd15-duo.yaml"), "--server", URL, "--out", str(tmp_path),
+                 "--plain", "--strength", "15", "--steps", "4", "--preset", "refine",
+                 "--set", f"sampler.seed={random.randrange(1, 2**31)}"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    [folder] = (tmp_path / "sd15-duo").glob("probe-*")
+    data = json.loads((folder / "probe.json").read_text())
+    assert data["lora_mode"] == "refine"
+    for cid, other in (("a", "b"), ("b", "a")):
+        latent = data["characters"][cid]["latent"]
+        assert latent["effect"] > 0 and latent["leak"][other] <= 0.001 and latent["share"] >= 0.95, latent
+
+
+@pytest.mark.skipif(not os.environ.get("RECIPE_REAL_GGUF"),
+                    reason="set RECIPE_REAL_GGUF=<file.gguf> (a Flux dev GGUF the server lists; minutes on a CPU)")
+def test_gguf_unet_gets_per_character_loras_with_refine(tmp_path, capsys):
+    rec = run(tmp_path, capsys, str(ROOT / "recipes/portrait.yaml"), *TINY_FLUX, "--preset", "refine",
+              "--set", f"model.unet={os.environ['RECIPE_REAL_GGUF']}", "--set", "model.variant=dev",
+              "--set", f"sampler.seed={random.randrange(1, 2**31)}")
+    check_run(rec)
+    graph = json.loads((rec["_folder"] / "graph.api.json").read_text())
+    assert graph["model.unet"]["class_type"] == "UnetLoaderGGUF"
+    assert {t["node"] for t in rec["timings"]} >= {"char.roxy.refine.sampler", "char.celeste.refine.sampler"}
