@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["cache_dir", "catalogue_from", "client_for", "compile_checked", "write_or_print"]
+__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "write_or_print"]
 
 
 def compile_checked(args, strict: bool = False, quiet: bool = False):
@@ -51,3 +51,13 @@ def client_for(server: str, args):
 
 def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recipe" / "object_info"
+
+
+def client_opts(p) -> None:
+    """--out, --timeout, --total-timeout, --plain: every command that runs prompts."""
+    p.add_argument("--out", default="out", help="where run folders go (default: out)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="give up after S seconds without any news of the prompt (default 600)")
+    p.add_argument("--total-timeout", type=float, default=None, metavar="S",
+                   help="give up after S seconds in all (default: no limit)")
+    p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")

@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict
 
+from compiler.cli.common import client_opts
+
 __all__ = ["COMMANDS", "add_commands"]
 
 
@@ -16,12 +18,7 @@ def add_commands(sub, common, server_opts) -> None:
     p.add_argument("--steps", type=int, metavar="N", help="sampler steps for every render (default: the recipe's)")
     p.add_argument("--strength", type=float, metavar="S",
                    help="each character's LoRA at S, model and clip, when it is on (default: its own strengths)")
-    p.add_argument("--out", default="out", help="where the probe folder goes (default: out)")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="give up a render after S seconds without any news of it (default 600)")
-    p.add_argument("--total-timeout", type=float, default=None, metavar="S",
-                   help="give up a render after S seconds in all (default: no limit)")
-    p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")
+    client_opts(p)
 
 
 def cmd_probe(args) -> int:

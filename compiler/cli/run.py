@@ -6,16 +6,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
+from compiler.cli.common import client_opts
+
 __all__ = ["COMMANDS", "add_commands"]
-
-
-def _client_opts(p) -> None:
-    p.add_argument("--out", default="out", help="where run folders go (default: out)")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="give up after S seconds without any news of the prompt (default 600)")
-    p.add_argument("--total-timeout", type=float, default=None, metavar="S",
-                   help="give up after S seconds in all (default: no limit)")
-    p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")
 
 
 def add_commands(sub, common, server_opts) -> None:
@@ -25,7 +18,7 @@ def add_commands(sub, common, server_opts) -> None:
     p.add_argument("--server", required=True, action="append", metavar="HOST:PORT",
                    help="ComfyUI server, e.g. localhost:8188 or https://comfy.example:443; "
                         "repeat it to spread --variant/--sweep jobs over several")
-    _client_opts(p)
+    client_opts(p)
     p.add_argument("--strict", action="store_true", help="treat advisor warnings as errors")
     p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
                    help="run this variant from the recipe's `variants:` (repeatable; `base` is the recipe "
@@ -36,7 +29,7 @@ def add_commands(sub, common, server_opts) -> None:
     p = sub.add_parser("resume", help="collect the results of a run whose client went away")
     p.add_argument("run_dir", help="the run folder (it has run.json)")
     p.add_argument("--server", help="ask this server instead of the one in run.json")
-    _client_opts(p)
+    client_opts(p)
 
 
 def cmd_run(args) -> int:
