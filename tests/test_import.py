@@ -341,6 +341,34 @@ def test_an_sdxl_checkpoint_workflow_with_a_hires_pass(tmp_path, capsys):
     assert "family: sdxl" in (tmp_path / "imported.yaml").read_text()
 
 
+def test_a_plain_flux_workflow_with_clip_text_encode_flux_and_a_model_only_lora(tmp_path, capsys):
+    source = fixture("flux-simple-lora.api.json")
+    got = imported_graph(capsys, tmp_path, FIXTURES / "flux-simple-lora.api.json")
+    assert {k: v for k, v in facts(got).items() if k != "loras"} == {k: v for k, v in facts(source).items() if k != "loras"}
+    assert facts(got)["loras"] == [("Flux/mjv6-style.safetensors", 0.85, 0.0)]
+    assert texts(got) == {"a cat astronaut floating above the earth, cinematic"}
+    assert [n["inputs"]["guidance"] for n in got.values() if n["class_type"] == "FluxGuidance"] == [3.5]
+    written = (tmp_path / "imported.yaml").read_text()
+    for rewrite in ("CLIPTextEncodeFlux becomes", "EmptySD3LatentImage", "ModelSamplingFlux is added",
+                    "LoraLoaderModelOnly becomes LoraLoader"):
+        assert rewrite in written
+
+
+@pytest.mark.parametrize("change,line", [
+    ({"17": {"strength": 0.8}}, "node 17 (PairConditioningSetPropertiesAndCombine): not mapped: region strength 0.8: "
+                                "a recipe's regions have strength 1"),
+    ({"21": {"max_shift": 1.0}}, "node 21 (ModelSamplingFlux): not mapped: shifts other than max 1.15, base 0.5"),
+    ({"6": {"schedule_clip": True}}, "node 6 (SetClipHooks): not mapped: schedule_clip"),
+])
+def test_what_a_recipe_cannot_say_is_one_line_per_node(change, line, tmp_path, capsys):
+    api = fixture("seed-hooks-split.api.json")
+    for node_id, inputs in change.items():
+        api[node_id]["inputs"].update(inputs)
+    (tmp_path / "wf.json").write_text(json.dumps(api))
+    rc, out, err = run_import(capsys, tmp_path / "wf.json")
+    assert (rc, out) == (2, "") and err.splitlines()[0].startswith(f"error: {tmp_path / 'wf.json'}: {line}")
+
+
 def test_a_painted_mask_region_points_at_the_same_file(tmp_path, capsys):
     api = fixture("loraloader-setmask.api.json")
     api["22"] = {"class_type": "LoadImageMask", "inputs": {"image": "left-mask.png", "channel": "red"}}
@@ -392,8 +420,7 @@ BAD = {
     "bad-dangling.api.json": "node 3 (KSampler): input `model` links to node 99, which is not in the graph "
                              "(a dangling link)",
     "bad-unknown-class.api.json": "node 12 (FancyUpscaleSampler): not mapped: the picture should come from a "
-                                  "KSampler here; `FancyUpscaleSampler` is not a node the importer knows "
-                                  "(a custom node?)",
+                                  "KSampler here; the importer does not read `FancyUpscaleSampler`",
     "missing.json": "file not found",
 }
 

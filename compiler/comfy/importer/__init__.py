@@ -29,7 +29,8 @@ always made, and each is named in a note when the source differs:
 - The second half of a two-way split is InvertMask of the first half's mask.
 - Flux dev gets ModelSamplingFlux for the canvas size (ComfyUI's built-in
   shift is the one for 1024x1024), and the hires pass and each refine repaint
-  get their own, for their size; Flux's latent is EmptySD3LatentImage.
+  get their own, for their size; Flux's latent is EmptySD3LatentImage;
+  CLIPTextEncodeFlux with one text becomes CLIPTextEncode + FluxGuidance.
 - LoRAs at strength 0 emit nothing; LoraLoaderModelOnly becomes LoraLoader at
   strength.clip 0; a hook LoRA without SetClipHooks has strength.clip 0.
 - A painted mask is scaled to the canvas (MaskToImage, ImageScale, ImageToMask);

@@ -63,6 +63,17 @@ def _encode(walk: Walk, node: SNode, slot: int) -> List[Entry]:
     return [Entry(node, str(walk.value(node, "text", "")), clip, hooks=hooks)]
 
 
+def _encode_flux(walk: Walk, node: SNode, slot: int) -> List[Entry]:
+    """CLIPTextEncodeFlux with one text for both encoders is CLIPTextEncode +
+    FluxGuidance (it stores `guidance` in the cond, as FluxGuidance does)."""
+    clip_l, t5 = str(walk.value(node, "clip_l", "")), str(walk.value(node, "t5xxl", ""))
+    if clip_l != t5:
+        walk.problem(node, "different clip_l and t5xxl prompts: a recipe encodes one prompt with both")
+    walk.note("CLIPTextEncodeFlux becomes CLIPTextEncode and FluxGuidance")
+    entry = _encode(walk, replace(node, inputs=node.inputs + (("text", t5),)), slot)[0]
+    return [replace(entry, encode=node, guidance=float(walk.number(node, "guidance", 3.5)))]
+
+
 def _props(walk: Walk, node: SNode, items: List[Entry], masked_only: bool = False) -> List[Entry]:
     """What a Set Props / SetMask node does to each cond of its input."""
     mask = node.get("mask")
@@ -114,7 +125,7 @@ def _guidance(walk: Walk, node: SNode, slot: int) -> List[Entry]:
 
 
 _STEPS: Dict[str, Callable[[Walk, SNode, int], List[Entry]]] = {
-    "CLIPTextEncode": _encode, "ConditioningZeroOut": _zero, "ConditioningCombine": _combine,
+    "CLIPTextEncode": _encode, "CLIPTextEncodeFlux": _encode_flux, "ConditioningZeroOut": _zero, "ConditioningCombine": _combine,
     "ConditioningSetMask": _set_mask, "ConditioningSetProperties": _set_props,
     "ConditioningSetPropertiesAndCombine": _set_props_combine, "PairConditioningSetProperties": _pair,
     "PairConditioningSetPropertiesAndCombine": _pair_combine, "FluxGuidance": _guidance,

@@ -26,6 +26,7 @@ def build_document(walk: Walk, shape: Shape, name: str) -> dict:
     doc = {"version": 1, "name": name, "model": model, "canvas": {"width": width, "height": height}}
     if shape.latent.get("image"):
         doc["image"] = {"file": server_name(walk, shape.latent["image"]), "resize": shape.latent["resize"]}
+    _flux_details(walk, shape, family, width, height)
     drafts, scene = _characters(walk, shape, width, height)
     mode = _lora_mode(walk, shape, drafts)
     if mode != "hooks":
@@ -38,8 +39,7 @@ def build_document(walk: Walk, shape: Shape, name: str) -> dict:
         doc["canvas"]["feather"] = feather
     scene = _prompts(walk, drafts, scene, width, height)
     name_all(drafts)
-    areas = {d.entry.area for d in drafts if d.entry.mask is not None}
-    if areas == {"mask bounds"}:
+    if _area(walk, drafts) == "mask bounds":
         doc["regions"] = {"area": "mask-bounds"}
     if drafts:
         doc["characters"] = {d.id: _character(d) for d in drafts}
@@ -110,6 +110,22 @@ def _variant(shape: Shape, name: str) -> str:
     return "srpo" if "srpo" in name.lower() else "dev"
 
 
+def _flux_details(walk: Walk, shape: Shape, family: str, width: int, height: int) -> None:
+    latent, sampling = shape.latent.get("node"), shape.main.model.sampling
+    if family == "flux" and latent is not None and latent.class_type == "EmptyLatentImage":
+        walk.note("EmptyLatentImage becomes EmptySD3LatentImage, Flux's own (ComfyUI converts an empty latent "
+                  "to the model's channels either way)")
+    if family == "flux" and sampling is None and shape.main.settings and _variant(shape, "") != "schnell":
+        walk.note("ModelSamplingFlux is added: Flux dev shifts for the canvas size (ComfyUI's built-in shift is "
+                  "the one for 1024x1024)")
+    if sampling is not None:
+        if (walk.value(sampling, "max_shift"), walk.value(sampling, "base_shift")) != (1.15, 0.5):
+            walk.problem(sampling, "shifts other than max 1.15, base 0.5: a recipe uses Flux dev's own")
+        elif (walk.value(sampling, "width"), walk.value(sampling, "height")) != (width, height):
+            walk.note(f"ModelSamplingFlux is set for the canvas, {width}x{height}, not "
+                      f"{walk.value(sampling, 'width')}x{walk.value(sampling, 'height')}")
+
+
 # -- characters and prompts ------------------------------------------------------------
 
 def _characters(walk: Walk, shape: Shape, width: int, height: int):
@@ -133,6 +149,20 @@ def _characters(walk: Walk, shape: Shape, width: int, height: int):
             walk.note(f"{d.entry.encode.label}: its region is the other half of a split; the compiler makes it "
                       "InvertMask of the first half's mask only when that half is an earlier character's")
     return drafts, scene
+
+
+def _area(walk: Walk, drafts: List[Draft]) -> str:
+    """set_cond_area, one for every region; strength 1 everywhere."""
+    for d in drafts:
+        if d.entry.strength != 1.0:
+            walk.problem(d.entry.props or d.entry.encode, f"region strength {d.entry.strength:g}: a recipe's "
+                                                          "regions have strength 1")
+    masked = [d for d in drafts if d.entry.mask is not None]
+    for d in masked[1:]:
+        if d.entry.area != masked[0].entry.area:
+            walk.problem(d.entry.props or d.entry.encode, f"set_cond_area {d.entry.area} where another region "
+                                                          f"has {masked[0].entry.area}: a recipe sets one for all")
+    return masked[0].entry.area if masked else "default"
 
 
 def _lora_mode(walk: Walk, shape: Shape, drafts: List[Draft]) -> str:

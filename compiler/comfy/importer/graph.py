@@ -171,7 +171,7 @@ class Walk:
 
     def unmapped(self, node: SNode, role: str) -> None:
         why = role if node.class_type in KNOWN else \
-            f"{role}; `{node.class_type}` is not a node the importer knows (a custom node?)"
+            f"{role}; the importer does not read `{node.class_type}`"
         self.problem(node, why)
 
     def problem(self, node: SNode, message: str, kind: str = "not mapped") -> None:

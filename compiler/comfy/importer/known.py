@@ -12,7 +12,7 @@ OUTPUTS = frozenset({"SaveImage", "PreviewImage"})
 
 KNOWN = MODEL_LOADERS | CLIP_LOADERS | SAMPLERS | LATENTS | OUTPUTS | frozenset({
     "VAELoader", "VAEDecode", "LoraLoader", "LoraLoaderModelOnly", "ModelSamplingFlux",
-    "CreateHookLora", "CreateHookLoraModelOnly", "SetClipHooks", "CLIPTextEncode", "ConditioningZeroOut",
+    "CreateHookLora", "CreateHookLoraModelOnly", "SetClipHooks", "CLIPTextEncode", "CLIPTextEncodeFlux", "ConditioningZeroOut",
     "ConditioningCombine", "ConditioningSetMask", "ConditioningSetProperties",
     "ConditioningSetPropertiesAndCombine", "PairConditioningSetProperties",
     "PairConditioningSetPropertiesAndCombine", "FluxGuidance", "SolidMask", "FeatherMask", "MaskComposite",
