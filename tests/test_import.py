@@ -431,3 +431,24 @@ def test_bad_input_is_one_clear_line(name, tmp_path, capsys):
     rc, out, err = run_import(capsys, source, "-o", tmp_path / "r.yaml")
     assert (rc, out) == (2, "") and not (tmp_path / "r.yaml").exists()
     assert err == f"error: {source}: {BAD[name]}\n"
+
+
+def test_odd_graphs_raise_only_our_own_errors():
+    """Inputs deleted, values of the wrong type, links to the wrong node or
+    slot: an import either maps, or says what is wrong; nothing else escapes."""
+    import copy
+    import random
+    from compiler.comfy.importer import import_graph
+    sources = [fixture(p.name) for p in sorted(FIXTURES.glob("*.api.json"))]
+    rnd = random.Random(13)
+    values = [None, "x", 3, -1, 2.5, True, [], {}, ["nope", 0], 0]
+    for _ in range(300):
+        api = copy.deepcopy(rnd.choice(sources))
+        node = api[rnd.choice(list(api))]
+        if node["inputs"]:
+            name = rnd.choice(list(node["inputs"]))
+            node["inputs"][name] = rnd.choice(values + [[rnd.choice(list(api)), rnd.randint(0, 2)]])
+        try:
+            import_graph(api, "odd.json")
+        except RecipeError:
+            pass

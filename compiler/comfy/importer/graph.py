@@ -186,6 +186,22 @@ class Walk:
             return default
         return value
 
+    def integer(self, node: SNode, name: str, default: int = 0) -> int:
+        value = self.value(node, name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(node, f"`{name}` is {value!r}, not a whole number")
+            return default
+        return value
+
+    def link(self, node: SNode, name: str) -> Optional[Ref]:
+        """A link input the shape needs; a problem at `node` when it is missing."""
+        ref = node.get(name)
+        if isinstance(ref, Ref):
+            return ref
+        self.problem(node, f"input `{name}` is not connected" if ref is None else
+                     f"input `{name}` is {ref!r}, where a link belongs")
+        return None
+
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)

@@ -148,7 +148,10 @@ def evaluate(walk: Walk, ref: Ref) -> Mask:
 
 
 def _expr(walk: Walk, node: SNode, name: str) -> MaskExpr:
-    got = evaluate(walk, node.get(name))
+    ref = walk.link(node, name)
+    if ref is None:
+        raise NotBoxes(node, f"input `{name}` is not connected")
+    got = evaluate(walk, ref)
     if isinstance(got, Painted):
         raise NotBoxes(node, "a painted mask combined with other masks: a recipe uses a painted mask as it is")
     return got
@@ -208,9 +211,9 @@ def _load_image(walk: Walk, node: SNode) -> Painted:
 
 def _image_to_mask(walk: Walk, node: SNode) -> Painted:
     """The compiler's painted mask: LoadImageMask -> MaskToImage -> ImageScale -> ImageToMask(red)."""
-    scale = walk.take(node.get("image"), ("ImageScale",), "a painted mask is scaled with ImageScale here")
-    back = scale and walk.take(scale.get("image"), ("MaskToImage",), "expected MaskToImage")
-    load = back and walk.take(back.get("mask"), ("LoadImageMask",), "expected LoadImageMask")
+    scale = walk.take(walk.link(node, "image"), ("ImageScale",), "a painted mask is scaled with ImageScale here")
+    back = scale and walk.take(walk.link(scale, "image"), ("MaskToImage",), "expected MaskToImage")
+    load = back and walk.take(walk.link(back, "mask"), ("LoadImageMask",), "expected LoadImageMask")
     if load is None:
         raise NotBoxes(node, "ImageToMask of something other than a scaled painted mask")
     got = _load_mask(walk, load)

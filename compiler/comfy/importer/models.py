@@ -66,7 +66,9 @@ def _model_path(walk: Walk, ref: Ref) -> ModelPath:
         else:
             break
         walk.claimed.add(node.id)
-        ref = node.get("model")
+        ref = walk.link(node, "model")
+        if ref is None:
+            break
     root = walk.take(ref, MODEL_LOADERS, "a model step a recipe does not make (it loads with UNETLoader, "
                                          "UnetLoaderGGUF or CheckpointLoaderSimple, then LoraLoader and ModelSamplingFlux)")
     if root is not None and ref.slot != 0:
@@ -86,13 +88,13 @@ def _clip_path(walk: Walk, ref: Ref) -> ClipPath:
     node = walk.node(ref)
     if node is not None and node.class_type == "SetClipHooks":
         walk.claimed.add(node.id)
-        set_hooks, ref = node, node.get("clip")
+        set_hooks, ref = node, walk.link(node, "clip")
     tip = ref.node if isinstance(ref, Ref) else None
     node = walk.node(ref)
     while node is not None and node.class_type == "LoraLoader" and ref.slot == 1:
         walk.claimed.add(node.id)
         loras.append(_lora(node, walk))
-        ref = node.get("clip")
+        ref = walk.link(node, "clip")
         node = walk.node(ref)
     root = walk.take(ref, CLIP_LOADERS, "a text-encoder step a recipe does not make (it loads with "
                                         "DualCLIPLoader or CheckpointLoaderSimple, then LoraLoader and SetClipHooks)")

@@ -59,10 +59,10 @@ class Shape:
 
 def read_shape(walk: Walk) -> Shape:
     output = _pick_output(walk)
-    decode = walk.take(output.get("images"), ("VAEDecode",), "the saved picture should come from a VAEDecode here")
+    decode = walk.take(walk.link(output, "images"), ("VAEDecode",), "the saved picture should come from a VAEDecode here")
     if decode is None:
         raise _stop(walk, output, "its images do not come from a VAEDecode")
-    ref = decode.get("samples")
+    ref = walk.link(decode, "samples")
     hires = _hires(walk, ref)
     if hires:
         ref = hires.upscale.get("samples")
@@ -74,7 +74,7 @@ def read_shape(walk: Walk) -> Shape:
     if node is None:
         raise _stop(walk, decode, "no KSampler makes the picture")
     main = _sampling(walk, node)
-    latent = _latent(walk, node.get("latent_image"))
+    latent = _latent(walk, walk.link(node, "latent_image"))
     return Shape(output, main, latent, decode.get("vae"), list(reversed(repaints)), hires)
 
 
@@ -118,24 +118,24 @@ def _pick_output(walk: Walk) -> SNode:
 
 def _settings(walk: Walk, node: SNode) -> dict:
     v = lambda name, default=None: walk.value(node, name, default)  # noqa: E731
+    common = {"name": str(v("sampler_name", "euler")), "scheduler": str(v("scheduler", "simple")),
+              "steps": walk.integer(node, "steps", 20), "cfg": walk.number(node, "cfg", 1.0)}
     if node.class_type == "KSampler":
-        return {"name": v("sampler_name"), "scheduler": v("scheduler"), "steps": v("steps"), "cfg": v("cfg"),
-                "denoise": v("denoise", 1.0), "seed": v("seed")}
-    steps, end = v("steps"), v("end_at_step", 10000)
+        return {**common, "denoise": walk.number(node, "denoise", 1.0), "seed": walk.integer(node, "seed")}
+    steps, end = common["steps"], walk.integer(node, "end_at_step", 10000)
     walk.note("KSamplerAdvanced over its whole schedule becomes KSampler at denoise 1")
-    if v("add_noise", "enable") != "enable" or v("start_at_step", 0) != 0 or (
-            isinstance(steps, int) and isinstance(end, int) and end < steps):
+    if v("add_noise", "enable") != "enable" or walk.integer(node, "start_at_step") != 0 or end < steps:
         walk.problem(node, f"KSamplerAdvanced from step {v('start_at_step', 0)} to {end} of {steps}"
                            f"{' without noise' if v('add_noise') == 'disable' else ''}: a recipe samples the whole "
                            "schedule (use denoise for a partial one)")
-    return {"name": v("sampler_name"), "scheduler": v("scheduler"), "steps": steps, "cfg": v("cfg"),
-            "denoise": 1.0, "seed": v("noise_seed")}
+    return {**common, "denoise": 1.0, "seed": walk.integer(node, "noise_seed")}
 
 
 def _sampling(walk: Walk, node: SNode) -> Sampling:
-    model = model_path(walk, node.get("model")) if isinstance(node.get("model"), Ref) else ModelPath(None, (), None, None)
-    pos = entries(walk, node.get("positive")) if isinstance(node.get("positive"), Ref) else []
-    neg = entries(walk, node.get("negative")) if isinstance(node.get("negative"), Ref) else []
+    refs = {name: walk.link(node, name) for name in ("model", "positive", "negative")}
+    model = model_path(walk, refs["model"]) if refs["model"] else ModelPath(None, (), None, None)
+    pos = entries(walk, refs["positive"]) if refs["positive"] else []
+    neg = entries(walk, refs["negative"]) if refs["negative"] else []
     return Sampling(node, _settings(walk, node), model, pos, neg)
 
 
@@ -158,8 +158,8 @@ def _repaint(walk: Walk, composite: SNode) -> Repaint:
         raise _stop(walk, composite, "a LatentCompositeMasked that is not a refine repaint")
     if crop.get("samples") != composite.get("destination"):
         walk.problem(crop, "it crops another latent than the one its repaint is pasted onto")
-    box = Box(*(int(walk.value(crop, k, 0)) for k in ("x", "y", "width", "height")))
-    at = tuple(int(walk.value(composite, k, 0)) for k in ("x", "y"))
+    box = Box(*(walk.integer(crop, k, 64) for k in ("x", "y", "width", "height")))
+    at = tuple(walk.integer(composite, k) for k in ("x", "y"))
     if at != (box.x, box.y) or walk.value(composite, "resize_source", False):
         walk.problem(composite, "the repaint is pasted elsewhere than it was cropped from")
     mask = composite.get("mask")
@@ -167,7 +167,7 @@ def _repaint(walk: Walk, composite: SNode) -> Repaint:
         cut = walk.take(mask, ("CropMask",), "a refine repaint's mask should be CropMask of the "
                                                     "region's mask here")
         mask = cut.get("mask") if cut else None
-        if cut and tuple(int(walk.value(cut, k, 0)) for k in ("x", "y", "width", "height")) != \
+        if cut and tuple(walk.integer(cut, k) for k in ("x", "y", "width", "height")) != \
                 (box.x, box.y, box.w, box.h):
             walk.problem(cut, "it cuts another box than the repaint's crop")
     return Repaint(composite, box, _sampling(walk, sampler), mask)
@@ -179,19 +179,19 @@ def _latent(walk: Walk, ref) -> dict:
     if node is None:
         return {}
     if node.class_type in ("EmptyLatentImage", "EmptySD3LatentImage"):
-        return {"node": node, "width": walk.value(node, "width"), "height": walk.value(node, "height"),
-                "batch_size": walk.value(node, "batch_size", 1)}
+        return {"node": node, "width": walk.integer(node, "width", 1024), "height": walk.integer(node, "height", 1024),
+                "batch_size": walk.integer(node, "batch_size", 1)}
     batch = 1
     if node.class_type == "RepeatLatentBatch":
-        batch = walk.value(node, "amount", 1)
-        node = walk.take(node.get("samples"), ("VAEEncode",), "a RepeatLatentBatch should repeat an encoded picture")
+        batch = walk.integer(node, "amount", 1)
+        node = walk.take(walk.link(node, "samples"), ("VAEEncode",), "a RepeatLatentBatch should repeat an encoded picture")
         if node is None:
             return {}
     return {**_picture(walk, node), "node": node, "batch_size": batch, "vae": node.get("vae")}
 
 
 def _picture(walk: Walk, encode: SNode) -> dict:
-    scale = walk.node(encode.get("pixels"))
+    scale = walk.node(walk.link(encode, "pixels"))
     if scale is None or scale.class_type != "ImageScale":
         load = walk.take(encode.get("pixels"), ("LoadImage",), "the picture to encode should be a LoadImage here")
         if load is not None:
@@ -200,9 +200,9 @@ def _picture(walk: Walk, encode: SNode) -> dict:
             return {"image": walk.value(load, "image"), "resize": "crop"}
         return {}
     walk.claimed.add(scale.id)
-    load = walk.take(scale.get("image"), ("LoadImage",), "the picture to encode should be a LoadImage here")
+    load = walk.take(walk.link(scale, "image"), ("LoadImage",), "the picture to encode should be a LoadImage here")
     if walk.value(scale, "upscale_method") != "lanczos":
         walk.note(f"the picture is scaled with lanczos, not {walk.value(scale, 'upscale_method')}")
-    return {"image": walk.value(load, "image") if load else None, "width": walk.value(scale, "width"),
-            "height": walk.value(scale, "height"),
+    return {"image": walk.value(load, "image") if load else None, "width": walk.integer(scale, "width", 1024),
+            "height": walk.integer(scale, "height", 1024),
             "resize": "crop" if walk.value(scale, "crop") == "center" else "stretch"}
