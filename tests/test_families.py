@@ -202,9 +202,14 @@ def test_ui_export_round_trips_every_example(recipe_file, catalogue, tmp_path, c
                  for name, v in n["inputs"].items() if isinstance(v, list)]
     assert len(workflow["links"]) == len(api_links)                      # links one to one
     back = from_ui(workflow, Catalogue.from_file(str(CATALOGUE)))
-    for node_id, node in api.items():
-        assert back[node_id]["class_type"] == node["class_type"]
-        assert {k: back[node_id]["inputs"][k] for k in node["inputs"]} == node["inputs"], node_id
+    # keyed by the editor's ids, not titles; our readable id is the title
+    readable = {ui_id: node["_meta"]["title"] for ui_id, node in back.items()}
+    for ui_id, node in back.items():
+        node_id = readable[ui_id]
+        assert node["class_type"] == api[node_id]["class_type"]
+        inputs = {k: [readable[v[0]], v[1]] if isinstance(v, list) else v for k, v in node["inputs"].items()}
+        assert {k: inputs[k] for k in api[node_id]["inputs"]} == api[node_id]["inputs"], node_id
+        assert node["_meta"]["recipe_key"] == api[node_id]["_meta"]["recipe_key"]
     xs = {n["title"]: n["pos"][0] for n in workflow["nodes"]}
     assert xs["sampler"] > xs["latent"] and xs["save"] > xs["decode"]   # left to right by stage
     seed = next(n for n in workflow["nodes"] if n["title"] == "sampler")["widgets_values"][:2]

@@ -232,3 +232,14 @@ def test_checker_finds_broken_layers():
     found = violations(srcs)
     assert "compiler.comfy.client imports compiler.run.steps" in found
     assert "compiler.resolve.passes imports compiler.comfy.client" in found
+
+
+def test_every_package_is_shipped():
+    """pyproject lists packages by hand (schema/ ships as compiler._schema): a new
+    folder left out would be missing from an installed `recipe`."""
+    import re
+    text = (ROOT / "pyproject.toml").read_text("utf-8")
+    listed = set(re.findall(r'"(compiler(?:\.[A-Za-z_]+)*)"', text.split("packages = [", 1)[1].split("]", 1)[0]))
+    found = {".".join(p.relative_to(ROOT).parent.parts) for p in (ROOT / "compiler").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+    assert "compiler._schema" in listed

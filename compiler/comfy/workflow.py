@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict, List, Tuple
 
 from compiler.comfy.object_info import Catalogue, combo_options
-from compiler.errors import CatalogueError, RecipeError
+from compiler.errors import CatalogueError, Location, RecipeError
 from compiler.ir.graph import Graph, Link
 
 __all__ = ["to_ui", "from_ui"]
@@ -97,21 +97,124 @@ def _default(spec: list):
     return opts.get("default", choices[0] if choices else None)
 
 
-def from_ui(workflow: dict, cat: Catalogue) -> dict:
-    """The API graph a UI workflow stands for (what the editor would queue)."""
-    by_id = {node["id"]: node for node in workflow["nodes"]}
-    link_src = {l[0]: (by_id[l[1]]["title"], l[2]) for l in workflow["links"]}
+# The front end's own nodes: never queued (graphToPrompt leaves them out).
+_VIRTUAL = frozenset({"Reroute", "PrimitiveNode", "Note", "MarkdownNote"})
+MUTED, BYPASSED = 2, 4
+_SEED_CONTROLS = frozenset({"fixed", "increment", "decrement", "randomize"})
+
+
+def from_ui(workflow: dict, cat: Catalogue, origin: str = "workflow") -> dict:
+    """The API graph a UI workflow stands for, as the editor would queue it.
+
+    Nodes are keyed by their id (as a string) and typed by `type`, never by
+    title: real workflows rarely have titles. As the front end does: links
+    through a Reroute go to its source, a PrimitiveNode's value is inlined,
+    notes are left out, muted nodes (mode 2) are dropped (their consumers lose
+    that input) and bypassed ones (mode 4) pass their input of the same type
+    through. A node type the catalogue lacks keeps its links, and its raw
+    values in `_meta.widgets_values`, for the caller to report."""
+    nodes, links = _ui_tables(workflow, origin)
     api = {}
-    for node in workflow["nodes"]:
-        inputs, values = {}, list(node.get("widgets_values", []))
-        for name, spec, _ in _ordered_inputs(cat, node["type"]):
-            if _is_widget(spec):
-                inputs[name] = values.pop(0)
-                if len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("control_after_generate"):
-                    values.pop(0)
-        for socket in node.get("inputs", []):
-            if socket.get("link") is not None:
-                src, slot = link_src[socket["link"]]
-                inputs[socket["name"]] = [src, slot]
-        api[node["title"]] = {"class_type": node["type"], "inputs": inputs}
+    for node in nodes.values():
+        if node["type"] in _VIRTUAL or node.get("mode", 0) in (MUTED, BYPASSED):
+            continue
+        api[str(node["id"])] = _api_node(node, nodes, links, cat, origin)
     return api
+
+
+def _ui_tables(workflow: dict, origin: str):
+    bad = RecipeError("not a ComfyUI editor workflow: it needs a `nodes` list of {id, type}", Location(origin))
+    raw_nodes = workflow.get("nodes") if isinstance(workflow, dict) else None
+    if not isinstance(raw_nodes, list) or not all(isinstance(n, dict) and "id" in n and isinstance(n.get("type"), str)
+                                                  for n in raw_nodes):
+        raise bad
+    links = {}
+    for link in workflow.get("links") or []:
+        if isinstance(link, dict):     # the 1.0 schema writes links as objects
+            link = [link.get(k) for k in ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")]
+        if isinstance(link, list) and len(link) >= 5:
+            links[link[0]] = link
+    return {n["id"]: n for n in raw_nodes}, links
+
+
+def _source(link_id, nodes: dict, links: dict, origin: str, depth: int = 0):
+    """What a link delivers: ("link", [id, slot]), ("value", v), or None (from a muted node)."""
+    link = links.get(link_id)
+    if link is None or link[1] not in nodes:
+        raise RecipeError(f"link {link_id} leads to a node that is not in the workflow", Location(origin))
+    if depth > len(nodes):
+        raise RecipeError("the workflow's Reroutes or bypassed nodes form a cycle", Location(origin))
+    src, slot = nodes[link[1]], link[2]
+    if src.get("mode", 0) == MUTED:
+        return None
+    if src["type"] == "PrimitiveNode":
+        return ("value", (src.get("widgets_values") or [None])[0])
+    if src["type"] == "Reroute" or src.get("mode", 0) == BYPASSED:
+        upstream = _through(src, slot, link[5] if len(link) > 5 else None)
+        return None if upstream is None else _source(upstream, nodes, links, origin, depth + 1)
+    return ("link", [str(src["id"]), slot])
+
+
+def _through(node: dict, slot: int, wanted) -> object:
+    """The link a Reroute or bypassed node passes on for output `slot`: the
+    input at the same index when its type matches, else the first of that type."""
+    sockets = [s for s in node.get("inputs") or [] if isinstance(s, dict)]
+    if node["type"] == "Reroute":
+        return sockets[0].get("link") if sockets else None
+    outputs = node.get("outputs") or []
+    wanted = outputs[slot].get("type") if slot < len(outputs) and isinstance(outputs[slot], dict) else wanted
+    same = [s for i, s in enumerate(sockets) if i == slot and s.get("type") == wanted] + \
+        [s for s in sockets if s.get("type") == wanted]
+    return next((s.get("link") for s in same if s.get("link") is not None), None)
+
+
+def _api_node(node: dict, nodes: dict, links: dict, cat: Catalogue, origin: str) -> dict:
+    meta = {"title": node.get("title") or node["type"]}
+    key = (node.get("properties") or {}).get("recipe_key")
+    if key:
+        meta["recipe_key"] = key
+    inputs = {}
+    if cat.node(node["type"]) is None:
+        meta["widgets_values"] = node.get("widgets_values")
+    else:
+        inputs = _widget_inputs(node, cat, origin)
+    for socket in node.get("inputs") or []:
+        if not isinstance(socket, dict) or socket.get("link") is None:
+            continue
+        got = _source(socket["link"], nodes, links, origin)
+        if got is None:
+            inputs.pop(socket.get("name"), None)
+        else:
+            inputs[socket.get("name")] = got[1]
+    return {"class_type": node["type"], "inputs": inputs, "_meta": meta}
+
+
+def _widget_inputs(node: dict, cat: Catalogue, origin: str) -> dict:
+    """widgets_values -> {input name: value}, in the catalogue's input order,
+    skipping the front end's extra values (a seed's control_after_generate,
+    an image input's upload button)."""
+    raw = node.get("widgets_values")
+    if isinstance(raw, dict):      # some nodes save their widgets by name
+        return {k: v for k, v in raw.items() if cat.input_spec(node["type"], k) is not None}
+    values, inputs, upload = list(raw or []), {}, False
+    for name, spec, required in _ordered_inputs(cat, node["type"]):
+        if not _is_widget(spec):
+            continue
+        if not values:
+            if required:
+                raise RecipeError(f"node {node['id']} ({node['type']}): its widget values stop before `{name}`: "
+                                  "is the catalogue from the ComfyUI that saved this workflow?", Location(origin))
+            break
+        inputs[name] = values.pop(0)
+        opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+        if values and (opts.get("control_after_generate") or name in ("seed", "noise_seed")) \
+                and values[0] in _SEED_CONTROLS:
+            values.pop(0)
+        upload = upload or bool(opts.get("image_upload"))
+    if upload and values and values[0] in ("image", None, ""):   # the upload button's value comes last
+        values.pop(0)
+    if values:
+        raise RecipeError(f"node {node['id']} ({node['type']}): {len(values)} widget value(s) more than the "
+                          f"catalogue's {node['type']} has: is the catalogue from the ComfyUI that saved this "
+                          "workflow?", Location(origin))
+    return inputs
