@@ -42,34 +42,21 @@ from typing import Dict, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from compiler.check.bleed import LOWERINGS  # noqa: E402
 from compiler.comfy.client import ComfyClient  # noqa: E402
-from compiler.lower import lower  # noqa: E402
 from compiler.probe.driver import probe_file  # noqa: E402
-from compiler.resolve import resolve_file  # noqa: E402
 from compiler.run.catalogues import CatalogueProvider  # noqa: E402
-from compiler.run.progress import Reporter  # noqa: E402
-from compiler.run.steps import run_recipe  # noqa: E402
+from measure import Quiet, timed_run  # noqa: E402
 
 FAMILIES = {"sd15": ROOT / "benchmarks" / "bleed" / "sd15.yaml", "flux": ROOT / "benchmarks" / "bleed" / "flux.yaml"}
-
-
-class _Quiet(Reporter):
-    def __init__(self, graph):
-        super().__init__(graph, sys.stderr)
-
-    def say(self, text: str) -> None:
-        pass
-
-    def node(self, node_id: str) -> None:
-        pass
 
 
 def bleed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float, out: Path,
           catalogues: CatalogueProvider) -> dict:
     result = probe_file(str(path), client, out, overrides=list(sets), strength=strength, say=lambda _: None,
-                        reporter_for=_Quiet, catalogues=catalogues)
+                        reporter_for=Quiet, catalogues=catalogues)
     a = result.data["characters"]["a"]
     return {"latent_leak": a["latent"]["leak"]["b"], "effect": a["latent"]["effect"],
             "share": a["latent"]["share"], "png_leak": a["image"]["leak"]["b"]}
@@ -77,12 +64,8 @@ def bleed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float,
 
 def timed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float, seed: int, out: Path,
           catalogues: CatalogueProvider) -> dict:
-    recipe = resolve_file(str(path), [*sets, f"characters.a.strength={strength}", f"sampler.seed={seed}"])
-    graph = lower(recipe)
-    record = run_recipe(recipe, graph, client, out, reporter=_Quiet(graph), catalogues=catalogues)
-    rows = record.data.get("timings") or []
-    sampling = sum(r["seconds"] for r in rows if r.get("class_type") == "KSampler")
-    return {"server_s": record.data.get("server_span_s"), "s_per_step": sampling / recipe.sampler.steps}
+    return timed_run(path, [*sets, f"characters.a.strength={strength}", f"sampler.seed={seed}"], client, out,
+                     catalogues)
 
 
 def measure_family(family: str, client: ComfyClient, strength: float, out: Path, repeats: int) -> Dict[str, dict]:
