@@ -102,7 +102,7 @@ def test_200_with_node_errors_is_an_error_and_the_prompt_is_stopped(comfy_server
                     "dependent_outputs": ["save"], "class_type": "KSampler"}})
     code, out, err = run_cli(capsys, tmp_path, srv.url, SD15)
     assert code == 2
-    assert "sd15-duo.yaml:23:1 sampler: ComfyUI rejected node sampler: Value not in list" in err
+    assert "sd15-duo.yaml:24:1 sampler: ComfyUI rejected node sampler: Value not in list" in err
     assert any(r.path == "/interrupt" for r in srv.requests)
 
 
@@ -209,6 +209,6 @@ def test_preflight_refuses_missing_model_files_before_queueing(comfy_server, cap
     srv = comfy_server("01-success-two-characters-hooks")
     code, out, err = run_cli(capsys, tmp_path, srv.url, [str(ROOT / "recipes/portrait.yaml")])
     assert code == 2
-    assert "portrait.yaml:13:3 model.unet: diffusion model file `SRPO-fp8_e4m3fn.safetensors` is not on the server" in err
+    assert "portrait.yaml:14:3 model.unet: diffusion model file `SRPO-fp8_e4m3fn.safetensors` is not on the server" in err
     assert not any(r.path == "/prompt" and r.method == "POST" for r in srv.requests)
     assert record(only_run_folder(tmp_path))["status"] == "rejected"
