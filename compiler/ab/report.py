@@ -110,6 +110,7 @@ def _job_card(folder: Path, job: dict) -> str:
     out.append(f'<div class="{cls}">{_e(status)} · seed {_e(seed)}'
                + (f" · {_e(run['server_span_s'])} s on the server" if run.get("server_span_s") is not None else "")
                + (f" · {_e(where)}" if where else "") + "</div>")
+    out.append(_commit(run.get("git")))
     if job.get("error"):
         out.append(f'<div class="{cls}">{_e(job["error"])}</div>')
     out.append(_differences(job.get("differences") or []))
@@ -117,6 +118,16 @@ def _job_card(folder: Path, job: dict) -> str:
     out.append(f'<div class="meta"><a href="{_src(job["folder"])}/run.json">{_e(job["folder"])}</a></div>')
     out.append("</section>")
     return "\n".join(out)
+
+
+def _commit(git) -> str:
+    """The commit the job's recipe came from (run.json `git`), and what differed from it."""
+    if not isinstance(git, dict):
+        return ""
+    dirty = [str(f.get("path")) for f in git.get("files") or [] if isinstance(f, dict) and f.get("state") != "clean"]
+    text = f"commit {str(git['commit'])[:10]}" if git.get("commit") else "no commit yet"
+    text += f" + uncommitted changes to {', '.join(dirty)}" if dirty else ""
+    return f'<div class="meta commit" title="{_e(git.get("commit") or "")}">{_e(text)}</div>'
 
 
 def _differences(changes: List[dict]) -> str:
