@@ -139,8 +139,8 @@ def _calibration(args, recipe) -> dict:
 
 def cmd_validate(args) -> int:
     from compiler.check.catalogue import check_graph
-    recipe, graph = compile_checked(args)
     catalogue = catalogue_from(args)
+    recipe, graph = compile_checked(args, catalogue=catalogue)
     check_graph(graph, catalogue, recipe.locate)
     print(f"ok: {len(graph.nodes)} nodes fit the catalogue of {catalogue.origin}")
     return 0

@@ -40,7 +40,7 @@ def add_commands(sub, common, server_opts) -> None:
 
 
 def cmd_run(args) -> int:
-    from compiler.cli.common import cache_dir, client_for, compile_checked
+    from compiler.cli.common import cache_dir, client_for, compile_checked, server_catalogue
     from compiler.run.catalogues import CatalogueProvider
     from compiler.run.progress import make_reporter
     from compiler.run.steps import run_recipe
@@ -50,11 +50,11 @@ def cmd_run(args) -> int:
     if len(args.server) > 1:
         from compiler.errors import RecipeError
         raise RecipeError("several --server are for --variant and --sweep runs; one run uses one server")
-    recipe, graph = compile_checked(args)
     client = client_for(args.server[0], args)
+    catalogues = CatalogueProvider(client, cache_dir())
+    recipe, graph = compile_checked(args, catalogue=lambda: server_catalogue(catalogues))
     reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
-    record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter,
-                        catalogues=CatalogueProvider(client, cache_dir()))
+    record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, catalogues=catalogues)
     print(record.folder)
     return 0
 
