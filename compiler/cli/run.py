@@ -16,6 +16,8 @@ def _client_opts(p) -> None:
     p.add_argument("--total-timeout", type=float, default=None, metavar="S",
                    help="give up after S seconds in all (default: no limit)")
     p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="on a terminal, a line per node and a bar per sampler instead of one status line")
 
 
 def add_commands(sub, common, server_opts) -> None:
@@ -53,7 +55,7 @@ def cmd_run(args) -> int:
     client = client_for(args.server[0], args)
     catalogues = CatalogueProvider(client, cache_dir())
     recipe, graph = compile_checked(args, catalogue=lambda: server_catalogue(catalogues))
-    reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
+    reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None, verbose=args.verbose)
     record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, catalogues=catalogues)
     print(record.folder)
     return 0
