@@ -158,3 +158,32 @@ def test_failed_cells_are_marked_on_the_sheet(tmp_path):
     sheet = Image.open(write_contact_sheet(tmp_path, data)).convert("RGB")
     colours = {sheet.getpixel((x, y)) for x in range(0, sheet.width, 5) for y in range(0, sheet.height, 5)}
     assert FAINT in colours and (10, 200, 10) in colours
+
+
+def test_cells_are_labelled_only_with_what_the_headers_do_not_say(swept):
+    from compiler.ab.contact import cell_caption
+    d = json.loads((swept / "sweep.json").read_text())
+    grid = layout(d["axes"], d["jobs"])
+    assert [cell_caption(grid, j, d["axes"]) for j in d["jobs"]] == [""] * 6      # rows and columns say it all
+    assert cell_caption(grid, {**d["jobs"][0], "status": "failed"}, d["axes"]) == "(failed)"
+    assert cell_caption(grid, {**d["jobs"][0], "status": "failed"}, d["axes"], has_image=False) == ""
+    axes = [{"key": "variant", "label": "variant", "values": ["a", "b"]}]
+    jobs = [{"index": 0, "label": "a", "coords": {"variant": "a"}}, {"index": 1, "label": "b", "coords": {"variant": "b"}}]
+    one = layout(axes, jobs)                                                       # one axis: no headers
+    assert [cell_caption(one, j, axes) for j in jobs] == ["variant = a", "variant = b"]
+
+
+def test_each_picture_fills_its_cell_with_crisp_pixels_when_enlarged(tmp_path):
+    from compiler.ab.contact import THUMB, write_contact_sheet
+    colours = [(200, 10, 10), (10, 200, 10), (10, 10, 200), (200, 200, 10)]
+    small = Image.new("RGB", (2, 2))
+    small.putdata(colours)                       # a 2x2 checker: any blending would make new colours
+    small.save(tmp_path / "a.png")
+    Image.new("RGB", (1024, 512), (10, 200, 200)).save(tmp_path / "b.png")   # shrunk to THUMB wide
+    data = {"recipe": "x", "axes": [{"key": "variant", "label": "variant", "values": ["a", "b"]}],
+            "jobs": [{"index": i, "label": v, "coords": {"variant": v}, "status": "success", "images": [f"{v}.png"]}
+                     for i, v in enumerate("ab")]}
+    sheet = Image.open(write_contact_sheet(tmp_path, data)).convert("RGB")
+    counts = {c: n for n, c in sheet.getcolors(sheet.width * sheet.height)}
+    assert [counts.get(c) for c in colours] == [(THUMB // 2) ** 2] * 4       # enlarged 128x, nothing blended
+    assert counts[(10, 200, 200)] == THUMB * THUMB // 2                      # 256x128: it fills the cell's width
