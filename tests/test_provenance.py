@@ -91,18 +91,22 @@ def run(tmp_path, srv, recipe: Path, *extra) -> dict:
     code = main(["run", str(recipe), "--server", srv.url, "--out", str(tmp_path / "out"), "--plain", *extra])
     assert code == 0
     (folder,) = (tmp_path / "out").glob("*/*/run.json")
-    return json.loads(folder.read_text())
+    return {**json.loads(folder.read_text()), "_folder": str(folder.parent)}
 
 
 @needs_git
-def test_run_json_records_the_commit_and_the_dirty_state(comfy_server, repo, tmp_path):
+def test_run_json_records_the_commit_and_the_dirty_state(comfy_server, repo, tmp_path, capsys, monkeypatch):
     srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6", time_scale=0.005)
-    (repo / "recipes" / "presets" / "fast.yaml").write_text("sampler: {steps: 4}\n", encoding="utf-8")
+    (repo / "recipes" / "presets" / "fast.yaml").write_text("sampler: {steps: 3}\n", encoding="utf-8")
     rec = run(tmp_path, srv, repo / "recipes" / "duo.yaml", "--preset", "fast")
     assert rec["status"] == "success"
     assert rec["git"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
     assert rec["git"]["path"] == "recipes/duo.yaml" and rec["git"]["dirty"] is True
     assert {"path": "recipes/presets/fast.yaml", "state": "modified"} in rec["git"]["files"]
+    monkeypatch.chdir(repo)          # and back from the picture to the commit: what the run changed
+    capsys.readouterr()
+    assert main(["diff", f"git:{rec['git']['commit']}:{rec['git']['path']}", rec["_folder"]]) == 0
+    assert capsys.readouterr().out.splitlines() == ["~ sampler.steps: 4 → 3"]
 
 
 def test_a_run_outside_git_and_without_git_still_succeeds(comfy_server, tmp_path, monkeypatch):
