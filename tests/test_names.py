@@ -130,3 +130,37 @@ def test_a_sweep_completes_names_once_and_checks_against_that_catalogue(comfy_se
     assert len(graphs) == 2 and {g["char.a.lora"]["inputs"]["lora_name"] for g in graphs} == {
         "tiny-sd15-char-a.safetensors"}
     assert sum(1 for r in srv.requests if r.path == "/object_info") == 1
+
+
+WATCHED = """\
+version: 1
+model:
+  family: flux
+  unet: tiny-flux-dev-fp8_e4m3fn.safetensors
+  text_encoders: [tiny-t5xxl_fp8_e4m3fn.safetensors, tiny-clip_l.safetensors]
+  vae: tiny-flux-ae.safetensors
+canvas: {width: 128, height: 128}
+characters:
+  roxy: {lora: loras/tiny-char-a.safetensors, trigger: roxygirl04, prompt: "{{ trigger }}, woman", region: left}
+  celeste: {lora: tiny-char-b.safetensors, trigger: celestesh-01, prompt: "{{ trigger }}, woman", region: right}
+sampler: {steps: 4}
+"""
+
+
+def test_watch_completes_names_from_its_servers_catalogue(comfy_server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    srv = comfy_server("03-change-one-prompt-partial-rerun")
+    recipe = tmp_path / "duo.yaml"
+    recipe.write_text(WATCHED)
+    proc = subprocess.Popen([sys.executable, "-m", "compiler", "watch", str(recipe), "--server", srv.url,
+                             "--out", str(tmp_path / "out"), "--no-page", "--set", "sampler.seed=11"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert first.startswith("v1 first version"), (first, err)
+    assert "LoRA `loras/tiny-char-a.safetensors` is `tiny-char-a.safetensors` on the server" in err
