@@ -130,6 +130,9 @@ def test_a_sweep_completes_names_once_and_checks_against_that_catalogue(comfy_se
     assert len(graphs) == 2 and {g["char.a.lora"]["inputs"]["lora_name"] for g in graphs} == {
         "tiny-sd15-char-a.safetensors"}
     assert sum(1 for r in srv.requests if r.path == "/object_info") == 1
+    (sweep,) = (tmp_path / "out" / "duo").glob("sweep-*/sweep.json")
+    assert [[c["path"] for c in j["differences"]] for j in json.loads(sweep.read_text())["jobs"]] == [
+        ["sampler.seed"], ["sampler.seed"]]      # the completed name is no difference between jobs
 
 
 WATCHED = """\

@@ -81,12 +81,14 @@ def compile_jobs(args, catalogue=None) -> tuple:
     from compiler import pipeline
     from compiler.ab.sweep import Compiled
     from compiler.ab.variants import compile_job, job_error, plan_jobs
+    from compiler.check.names import match_names
     from compiler.diff import diff_documents
     loaded = pipeline.load(args.file, args.presets)
     plan = plan_jobs(loaded, args.variants, args.sweep)
-    base = pipeline.resolve(loaded, args.overrides).document
     done = [compile_job(loaded, job, args.overrides, args.strict) for job in plan.jobs]
     server = catalogue() if catalogue is not None else None
+    base = pipeline.resolve(loaded, args.overrides)
+    base = (match_names(base, server)[0] if server is not None else base).document   # names are no difference
     compiled, warnings = [], []
     for job, d in zip(plan.jobs, done):
         try:
