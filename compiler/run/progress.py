@@ -50,7 +50,7 @@ class Reporter:
 
 
 class BarReporter(Reporter):
-    """Terminal mode: a tqdm bar per sampler, node lines above it."""
+    """Verbose terminal mode: a tqdm bar per sampler, node lines above it."""
 
     def __init__(self, graph: Graph, stream: TextIO):
         super().__init__(graph, stream)
