@@ -15,27 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from types import MappingProxyType
-from typing import Dict, Iterator, List, Mapping, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from compiler.check.advise import Finding
-from compiler.comfy.object_info import Catalogue, combo_options
+from compiler.comfy.object_info import Catalogue
 from compiler.errors import CatalogueError, RecipeError
 from compiler.ir.frozen import thaw
 from compiler.ir.recipe import Recipe
 from compiler.source import key_path
 
-__all__ = ["match_names", "basename", "KIND_INPUTS"]
-
-# Where a server lists each kind of model file: (node class, input) pairs.
-KIND_INPUTS: Mapping[str, Tuple[Tuple[str, str], ...]] = MappingProxyType({
-    "diffusion model": (("UNETLoader", "unet_name"), ("UnetLoaderGGUF", "unet_name")),
-    "text encoder": (("DualCLIPLoader", "clip_name1"), ("CLIPLoader", "clip_name"),
-                     ("DualCLIPLoaderGGUF", "clip_name1")),
-    "VAE": (("VAELoader", "vae_name"),),
-    "checkpoint": (("CheckpointLoaderSimple", "ckpt_name"),),
-    "LoRA": (("LoraLoader", "lora_name"), ("CreateHookLora", "lora_name"), ("LoraLoaderModelOnly", "lora_name")),
-})
+__all__ = ["match_names", "basename"]
 
 
 def basename(name: str) -> str:
@@ -50,7 +39,7 @@ def match_names(recipe: Recipe, catalogue: Catalogue) -> Tuple[Recipe, Tuple[Fin
     notices: List[Finding] = []
     problems: List[RecipeError] = []
     for path, kind, name in _model_names(recipe):
-        options = _options(catalogue, kind)
+        options = catalogue.model_files(kind)
         if not options or name in options:
             continue
         found = [o for o in options if basename(o) == basename(name) and o != name]
@@ -66,16 +55,6 @@ def match_names(recipe: Recipe, catalogue: Catalogue) -> Tuple[Recipe, Tuple[Fin
     if problems:
         raise CatalogueError(problems)
     return (_renamed(recipe, renames) if renames else recipe), tuple(notices)
-
-
-def _options(catalogue: Catalogue, kind: str) -> List[str]:
-    out: List[str] = []
-    for class_type, input_name in KIND_INPUTS[kind]:
-        spec = catalogue.input_spec(class_type, input_name) if catalogue.node(class_type) else None
-        for option in (combo_options(spec) or []) if spec else []:
-            if isinstance(option, str) and option not in out:
-                out.append(option)
-    return out
 
 
 def _model_names(recipe: Recipe) -> Iterator[Tuple[Tuple, str, str]]:

@@ -11,20 +11,16 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from compiler.comfy.object_info import Catalogue, combo_options
+from compiler.comfy.object_info import Catalogue
 from compiler.errors import RunError
 from compiler.ir.families import FAMILIES
 
 __all__ = ["Choice", "choose", "starter_recipe"]
 
-# Where the server lists each kind of file: (node class, input).
-_LISTS: Mapping[str, Tuple[Tuple[str, str], ...]] = MappingProxyType({
-    "unet": (("UNETLoader", "unet_name"),),
-    "checkpoint": (("CheckpointLoaderSimple", "ckpt_name"),),
-    "text_encoder": (("DualCLIPLoader", "clip_name1"), ("CLIPLoader", "clip_name")),
-    "vae": (("VAELoader", "vae_name"),),
-    "lora": (("LoraLoader", "lora_name"), ("CreateHookLora", "lora_name")),
-})
+# The starter's kinds of file, as ir/nodes.py MODEL_FILE_LISTS names them.
+_LISTS: Mapping[str, str] = MappingProxyType({
+    "unet": "diffusion model", "checkpoint": "checkpoint", "text_encoder": "text encoder", "vae": "VAE",
+    "lora": "LoRA"})
 # A file name that says which family it is for.
 _TAGS: Mapping[str, str] = MappingProxyType({
     "sdxl": r"sdxl|(^|[^a-z])xl([^a-z]|$)|pony|illustrious|noob",
@@ -32,6 +28,7 @@ _TAGS: Mapping[str, str] = MappingProxyType({
     "flux": r"flux|schnell|srpo",
 })
 _NOT_A_FILE = frozenset({"pixel_space"})   # VAELoader's built-in option
+# A .gguf UNet or text encoder cannot take hook LoRAs (the advisor refuses it): no starter uses one.
 
 
 @dataclass(frozen=True)
@@ -44,13 +41,8 @@ class Choice:
 
 
 def _files(catalogue: Catalogue, kind: str) -> List[str]:
-    out: List[str] = []
-    for class_type, name in _LISTS[kind]:
-        spec = catalogue.input_spec(class_type, name) if catalogue.node(class_type) else None
-        for option in (combo_options(spec) or []) if spec else []:
-            if isinstance(option, str) and option not in out and option not in _NOT_A_FILE:
-                out.append(option)
-    return out
+    return [f for f in catalogue.model_files(_LISTS[kind])
+            if f not in _NOT_A_FILE and not (kind in ("unet", "text_encoder") and f.lower().endswith(".gguf"))]
 
 
 def _tagged(name: str, family: str) -> bool:
@@ -62,11 +54,11 @@ def _family_of_checkpoint(name: str) -> str:
 
 
 def _flux_model(unets: Sequence[str], encoders: Sequence[str], vaes: Sequence[str]) -> Optional[dict]:
-    """UNet, T5 and CLIP-L encoders and a VAE, if the server has all four.
-    A .gguf UNet cannot take hook LoRAs, so a .safetensors one comes first."""
+    """UNet, T5 and CLIP-L encoders and a VAE, if the server has all four;
+    a dev UNet before a schnell one."""
     t5 = [e for e in encoders if "t5" in e.lower()]
     clip = [e for e in encoders if "clip_l" in e.lower() or "clip-l" in e.lower()]
-    unet = sorted(unets, key=lambda u: (u.lower().endswith(".gguf"), "schnell" in u.lower(), u))
+    unet = sorted(unets, key=lambda u: ("schnell" in u.lower(), u))
     if not (unet and t5 and clip and vaes):
         return None
     vae = next((v for v in vaes if re.search(r"(^|[^a-z])ae\.|flux", v.lower())), vaes[0])
