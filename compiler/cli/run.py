@@ -16,8 +16,6 @@ def _client_opts(p) -> None:
     p.add_argument("--total-timeout", type=float, default=None, metavar="S",
                    help="give up after S seconds in all (default: no limit)")
     p.add_argument("--plain", action="store_true", help="one line per node instead of progress bars")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="on a terminal, a line per node and a bar per sampler instead of one status line")
 
 
 def add_commands(sub, common, server_opts) -> None:
@@ -29,6 +27,8 @@ def add_commands(sub, common, server_opts) -> None:
                         "repeat it to spread --variant/--sweep jobs over several")
     _client_opts(p)
     p.add_argument("--strict", action="store_true", help="treat advisor warnings as errors")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="on a terminal, a line per node and a bar per sampler instead of one status line")
     p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
                    help="run this variant from the recipe's `variants:` (repeatable; `base` is the recipe "
                         "as written); each gets a run folder in one sweep folder, with a contact sheet and report")
