@@ -3,12 +3,14 @@
     loader (marks, duplicate keys) -> presets (extends:, --preset)
       -> resolve passes (--set, variants aside, schema, shorthand, defaults,
          templates, regions, inputs, family) -> Recipe
-      -> lower -> Graph -> advisor -> findings
+      -> [model names, given a catalogue] -> lower -> Graph -> advisor -> findings
 
 The schema check is one of the resolve passes, after --set and after
 `variants:`/`sweep:` are set aside. `compile` raises the errors it finds
 once (with `strict`, the advisor's warnings too) and returns the rest; it
-prints nothing. The CLI, the watch, every sweep job and `compile_file` call
+prints nothing. Given a server's catalogue, model names as users write them
+(no subfolder) become the names the server lists (check/names.py), with a
+notice each, before anything is lowered. The CLI, the watch, every sweep job and `compile_file` call
 it.
 
 `source` is a recipe path, or what `load` returned: a sweep loads its files
@@ -19,11 +21,14 @@ too (and copied the same way).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from compiler.check.advise import Finding, advise, raise_errors
+from compiler.check.names import match_names
+from compiler.comfy.object_info import Catalogue
 from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
 from compiler.lower import lower
@@ -31,7 +36,7 @@ from compiler.resolve.passes import resolve_loaded
 from compiler.resolve.presets import Loaded, load_recipe
 from compiler.source import SourceMap
 
-__all__ = ["Compiled", "Loaded", "Source", "compile", "load", "resolve"]
+__all__ = ["Compiled", "Loaded", "Source", "compile", "complete_names", "load", "resolve"]
 
 Source = Union[str, "os.PathLike[str]", Loaded, Tuple[dict, SourceMap]]
 
@@ -41,6 +46,7 @@ class Compiled:
     recipe: Recipe
     graph: Graph
     findings: Tuple[Finding, ...]   # what the advisor said and did not refuse (warnings, unless strict)
+    notices: Tuple[Finding, ...] = ()   # model names completed from the catalogue (level "note")
 
 
 def load(path: str, presets: Sequence[str] = ()) -> Loaded:
@@ -56,11 +62,27 @@ def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str
 
 
 def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-            strict: bool = False) -> Compiled:
-    """load -> presets -> resolve passes -> lower -> advisor. Raises a
-    RecipeError subclass for a bad recipe, AdviceError for what the advisor
-    refuses (with `strict`, its warnings as well)."""
-    recipe = resolve(source, overrides, presets)
+            strict: bool = False, catalogue: Optional[Catalogue] = None) -> Compiled:
+    """load -> presets -> resolve passes -> [model names] -> lower -> advisor.
+    Raises a RecipeError subclass for a bad recipe, CatalogueError for a name
+    that matches several of the catalogue's files, AdviceError for what the
+    advisor refuses (with `strict`, its warnings as well)."""
+    done = _lowered(resolve(source, overrides, presets), strict)
+    return done if catalogue is None else complete_names(done, catalogue, strict)
+
+
+def complete_names(done: Compiled, catalogue: Catalogue, strict: bool = False) -> Compiled:
+    """The model-names step over a compiled recipe: names the catalogue lists
+    in a subfolder become its full names, and the graph is lowered (and
+    advised) again. Callers that must refuse a recipe before they contact a
+    server compile first, then fetch the catalogue and call this."""
+    recipe, notices = match_names(done.recipe, catalogue)
+    if not notices:
+        return done
+    return dataclasses.replace(_lowered(recipe, strict), notices=notices)
+
+
+def _lowered(recipe: Recipe, strict: bool) -> Compiled:
     graph = lower(recipe)
     findings = tuple(advise(recipe, graph))
     raise_errors(list(findings), strict)

@@ -105,10 +105,12 @@ def test_git_path_relative_to_here(repo, capsys, monkeypatch):
 @pytest.mark.parametrize("spec,words", [
     ("git:nosuchrev:recipes/duo.yaml", "git show nosuchrev:recipes/duo.yaml failed: fatal: invalid object name"),
     ("git:HEAD:recipes/none.yaml", "failed: fatal: path 'recipes/none.yaml' does not exist in 'HEAD'"),
-                                        ("git:HEAD", "expected git:REV:path")])
+                                        ("git:HEAD", "expected git:REV:path"),
+    ("git:--output=x.txt:recipes/duo.yaml", "`--output=x.txt` is not a revision")])
 def test_git_errors_are_plain(repo, capsys, spec, words):
     code, _, err = diff(capsys, spec, "recipes/duo.yaml")
     assert code == 2 and words in err and "Traceback" not in err
+    assert not (repo / "x.txt").exists()
 
 
 def test_changes_by_index_and_whole():

@@ -1,7 +1,8 @@
 """A sweep's contact sheet and report.html. The report is opened from disk in
 headless Chromium (no server, no network) and must load every image and
-show every label; the contact sheet is a grid with rows and columns from the
-two axes."""
+show every label, which the test checks from outside with its own script
+(the page itself says nothing unless pictures are missing); the contact
+sheet is a grid with rows and columns from the two axes."""
 from __future__ import annotations
 
 import json
@@ -54,17 +55,44 @@ def chromium(url: str, profile: Path, *extra: str) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
 
 
+# The test's own check, run in the page from outside: the product page carries no test verdict.
+CHECK = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  var labels = Array.prototype.slice.call(document.querySelectorAll('.label'));
+  var blank = labels.filter(function (l) {
+    var r = l.getBoundingClientRect(); return !l.textContent.trim() || r.width === 0 || r.height === 0; });
+  var b = document.body;
+  b.setAttribute('data-images', (imgs.length - broken.length) + '/' + imgs.length);
+  b.setAttribute('data-labels', (labels.length - blank.length) + '/' + labels.length);
+  b.setAttribute('data-missing-shown', String(!document.getElementById('missing').hidden));
+});
+</script>"""
+
+
+def checked_dom(folder: Path, profile: Path) -> str:
+    """report.html as Chromium lays it out, with CHECK's findings on <body>.
+    The checked copy sits beside the original, so every relative link holds."""
+    page = (folder / "report.html").read_text("utf-8")
+    probe = folder / "report.checked.html"
+    probe.write_text(page.replace("</body>", CHECK + "</body>"), encoding="utf-8")
+    try:
+        return chromium(probe.as_uri(), profile, "--dump-dom")
+    finally:
+        probe.unlink()
+
+
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs "
                                                               "Debian's chromium package)")
 
 
 @needs_chromium
 def test_report_renders_in_chromium_with_every_image_and_label(swept, tmp_path):
-    dom = chromium((swept / "report.html").as_uri(), tmp_path / "profile", "--dump-dom")
+    dom = checked_dom(swept, tmp_path / "profile")
     body = re.search(r"<body[^>]*>", dom).group(0)
-    assert 'data-check="ok"' in body, body
-    assert 'data-images="7/7"' in body        # six runs and the contact sheet
-    assert 'data-labels="6/6"' in body
+    assert 'data-images="7/7"' in body, body       # six runs and the contact sheet
+    assert 'data-labels="6/6"' in body and 'data-missing-shown="false"' in body
     labels = re.findall(r'<div class="label">([^<]*)</div>', dom)
     assert labels == [j["label"].replace("<", "&lt;").replace(">", "&gt;")
                       for j in json.loads((swept / "sweep.json").read_text())["jobs"]]
@@ -78,9 +106,26 @@ def test_report_renders_in_chromium_with_every_image_and_label(swept, tmp_path):
 def test_chromium_sees_a_missing_image(swept, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(swept, copy)
-    next(copy.glob("03-*/*.png")).unlink()
-    dom = chromium((copy / "report.html").as_uri(), tmp_path / "profile", "--dump-dom")
-    assert 'data-check="fail"' in dom and 'data-images="6/7"' in dom
+    gone = next(copy.glob("03-*/*.png"))
+    gone.unlink()
+    dom = checked_dom(copy, tmp_path / "profile")
+    assert 'data-images="6/7"' in dom and 'data-missing-shown="true"' in dom
+    warning = re.search(r'<div id="missing"[^>]*>([^<]*)</div>', dom).group(1)
+    assert warning.startswith("1 of 7 pictures did not load: ") and gone.relative_to(copy).as_posix() in warning
+
+
+def test_the_page_says_nothing_of_checks_and_warns_of_pictures_already_missing(swept, tmp_path):
+    from compiler.ab.report import render_report
+    page = (swept / "report.html").read_text()
+    text = re.sub(r"<script>.*?</script>|<style>.*?</style>|<[^>]+>", " ", page, flags=re.S)
+    assert "labels shown" not in text and "checking images" not in text and "images," not in text
+    assert '<div id="missing" role="alert" hidden></div>' in page
+    copy = tmp_path / "copy"
+    shutil.copytree(swept, copy)
+    gone = next(copy.glob("03-*/*.png"))
+    gone.unlink()
+    later = render_report(copy, json.loads((copy / "sweep.json").read_text()))
+    assert f'<div id="missing" role="alert">1 picture is missing: {gone.relative_to(copy).as_posix()}</div>' in later
 
 
 def test_report_is_static_and_self_contained(swept):
@@ -158,3 +203,32 @@ def test_failed_cells_are_marked_on_the_sheet(tmp_path):
     sheet = Image.open(write_contact_sheet(tmp_path, data)).convert("RGB")
     colours = {sheet.getpixel((x, y)) for x in range(0, sheet.width, 5) for y in range(0, sheet.height, 5)}
     assert FAINT in colours and (10, 200, 10) in colours
+
+
+def test_cells_are_labelled_only_with_what_the_headers_do_not_say(swept):
+    from compiler.ab.contact import cell_caption
+    d = json.loads((swept / "sweep.json").read_text())
+    grid = layout(d["axes"], d["jobs"])
+    assert [cell_caption(grid, j, d["axes"]) for j in d["jobs"]] == [""] * 6      # rows and columns say it all
+    assert cell_caption(grid, {**d["jobs"][0], "status": "failed"}, d["axes"]) == "(failed)"
+    assert cell_caption(grid, {**d["jobs"][0], "status": "failed"}, d["axes"], has_image=False) == ""
+    axes = [{"key": "variant", "label": "variant", "values": ["a", "b"]}]
+    jobs = [{"index": 0, "label": "a", "coords": {"variant": "a"}}, {"index": 1, "label": "b", "coords": {"variant": "b"}}]
+    one = layout(axes, jobs)                                                       # one axis: no headers
+    assert [cell_caption(one, j, axes) for j in jobs] == ["variant = a", "variant = b"]
+
+
+def test_each_picture_fills_its_cell_with_crisp_pixels_when_enlarged(tmp_path):
+    from compiler.ab.contact import THUMB, write_contact_sheet
+    colours = [(200, 10, 10), (10, 200, 10), (10, 10, 200), (200, 200, 10)]
+    small = Image.new("RGB", (2, 2))
+    small.putdata(colours)                       # a 2x2 checker: any blending would make new colours
+    small.save(tmp_path / "a.png")
+    Image.new("RGB", (1024, 512), (10, 200, 200)).save(tmp_path / "b.png")   # shrunk to THUMB wide
+    data = {"recipe": "x", "axes": [{"key": "variant", "label": "variant", "values": ["a", "b"]}],
+            "jobs": [{"index": i, "label": v, "coords": {"variant": v}, "status": "success", "images": [f"{v}.png"]}
+                     for i, v in enumerate("ab")]}
+    sheet = Image.open(write_contact_sheet(tmp_path, data)).convert("RGB")
+    counts = {c: n for n, c in sheet.getcolors(sheet.width * sheet.height)}
+    assert [counts.get(c) for c in colours] == [(THUMB // 2) ** 2] * 4       # enlarged 128x, nothing blended
+    assert counts[(10, 200, 200)] == THUMB * THUMB // 2                      # 256x128: it fills the cell's width

@@ -102,7 +102,7 @@ def test_200_with_node_errors_is_an_error_and_the_prompt_is_stopped(comfy_server
                     "dependent_outputs": ["save"], "class_type": "KSampler"}})
     code, out, err = run_cli(capsys, tmp_path, srv.url, SD15)
     assert code == 2
-    assert "sd15-duo.yaml:23:1 sampler: ComfyUI rejected node sampler: Value not in list" in err
+    assert "sd15-duo.yaml:24:1 sampler: ComfyUI rejected node sampler: Value not in list" in err
     assert any(r.path == "/interrupt" for r in srv.requests)
 
 
@@ -137,15 +137,18 @@ def test_websocket_dropped_and_reconnected_transcript_10(comfy_server, capsys, t
     assert list(only_run_folder(tmp_path).glob("*.png"))
 
 
-@pytest.mark.parametrize("scenario,words", [
-    ("07-execution-error-broken-lora", "CreateHookLora (node char.roxy.lora) failed on the server"),
-    ("08-execution-error-gguf-with-hooks", "'Linear' object has no attribute 'temp' (a GGUF model met hook LoRAs"),
+@pytest.mark.parametrize("scenario,words,where", [
+    # The LoRA was named by --set (TINY_FLUX), so that is where the error is.
+    ("07-execution-error-broken-lora", "CreateHookLora (node char.roxy.lora) failed on the server",
+     "error: --set characters.roxy.lora: "),
+    ("08-execution-error-gguf-with-hooks", "'Linear' object has no attribute 'temp' (a GGUF model met hook LoRAs",
+     "portrait.yaml:38:1 sampler: "),
 ])
-def test_execution_errors_name_the_recipe_key(comfy_server, capsys, tmp_path, scenario, words):
+def test_execution_errors_name_the_recipe_key(comfy_server, capsys, tmp_path, scenario, words, where):
     srv = comfy_server(scenario)
     code, out, err = run_cli(capsys, tmp_path, srv.url, PORTRAIT)
     assert code == 1 and words in err, err
-    assert "portrait.yaml:" in err
+    assert where in err, err
     assert record(only_run_folder(tmp_path))["status"] == "failed"
 
 
@@ -209,6 +212,6 @@ def test_preflight_refuses_missing_model_files_before_queueing(comfy_server, cap
     srv = comfy_server("01-success-two-characters-hooks")
     code, out, err = run_cli(capsys, tmp_path, srv.url, [str(ROOT / "recipes/portrait.yaml")])
     assert code == 2
-    assert "portrait.yaml:13:3 model.unet: diffusion model file `SRPO-fp8_e4m3fn.safetensors` is not on the server" in err
+    assert "portrait.yaml:14:3 model.unet: diffusion model file `SRPO-fp8_e4m3fn.safetensors` is not on the server" in err
     assert not any(r.path == "/prompt" and r.method == "POST" for r in srv.requests)
     assert record(only_run_folder(tmp_path))["status"] == "rejected"

@@ -30,3 +30,16 @@ def test_schema_is_valid_draft_2020_12_with_an_id():
 def test_every_field_has_a_description():
     undocumented = [path for path, sub in _fields(load_schema()) if "description" not in sub]
     assert not undocumented, undocumented
+
+
+def test_every_example_recipe_names_the_schema_on_its_first_line():
+    """VS Code's YAML extension reads this modeline: completion and docs while editing."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "recipes").glob("*.yaml")) + sorted((root / "recipes" / "presets").glob("*.yaml"))
+    assert len(files) >= 8
+    for f in files:
+        first = f.read_text("utf-8").splitlines()[0]
+        prefix = "# yaml-language-server: $schema="
+        assert first.startswith(prefix), f
+        assert (f.parent / first[len(prefix):]).resolve() == (root / "schema" / "recipe.schema.json"), f

@@ -4,9 +4,11 @@ labelled grid, so an A/B comparison is one picture.
 With two axes that vary, rows are the first and columns the second
 ("light = rembrandt" down the side, "seed = 2" across the top); with more,
 columns are the last axis and rows every combination of the others; with
-one, a single labelled row (wrapped after six). Every cell is also captioned
-with its job's full label, so a cropped or re-shared sheet still says what
-each picture is.
+one, a single row (wrapped after six). Each picture is scaled to fill its
+cell (nearest-neighbour when enlarging, so a 64-pixel draft shows its
+pixels rather than a blur), and a cell is captioned only with what the row
+and column headers do not already say: with headers, nothing but a failed
+job's status; without them (one axis, one run), what differs.
 """
 from __future__ import annotations
 
@@ -20,13 +22,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from compiler.files import write_atomic
 
-__all__ = ["Grid", "layout", "caption", "write_contact_sheet"]
+__all__ = ["Grid", "layout", "caption", "cell_caption", "write_contact_sheet"]
 
-THUMB = 256         # longest side of a picture on the sheet
+THUMB = 256         # longest side of a picture on the sheet: every picture is scaled to it
 PAD = 12
 LINE = 18           # caption line height at the default font size
 WRAP_SINGLE = 6     # one axis: this many per row
-MIN_CELL = 200      # narrowest cell: room for a caption under a small picture
 BG, INK, FAINT, BAD = (250, 250, 248), (20, 20, 20), (225, 225, 220), (170, 30, 30)
 
 
@@ -87,16 +88,19 @@ def _wrap(text: str, font, width: int, lines: int) -> List[str]:
     return out
 
 
-def _thumb(path: Optional[Path]) -> Optional[Image.Image]:
+def _thumb(path: Optional[Path], box: int = THUMB) -> Optional[Image.Image]:
+    """The picture scaled so its longest side fills `box`: nearest-neighbour
+    when enlarging (crisp pixels), Lanczos when shrinking."""
     if path is None:
         return None
     try:
         with Image.open(path) as img:
             img = img.convert("RGB")
-            img.thumbnail((THUMB, THUMB))
-            return img
     except OSError:          # missing or unreadable: the cell says so instead
         return None
+    scale = box / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS)
 
 
 def write_contact_sheet(folder: Path, data: dict) -> Path:
@@ -105,9 +109,10 @@ def write_contact_sheet(folder: Path, data: dict) -> Path:
     jobs = {j["index"]: j for j in data["jobs"]}
     thumbs = {i: _thumb(folder / j["images"][0]) if j.get("images") else None for i, j in jobs.items()}
     font, small = _font(15), _font(13)
-    # Pictures are never enlarged; small ones get cells wide enough for their captions.
-    box = max([MIN_CELL] + [max(t.size) for t in thumbs.values() if t is not None])
-    cell_w, cell_h = box + PAD, box + 3 * LINE + PAD
+    box = THUMB
+    captions = {i: cell_caption(grid, j, data["axes"], thumbs[i] is not None) for i, j in jobs.items()}
+    lines = max([0] + [len(_wrap(t, small, box, 3)) for t in captions.values() if t])
+    cell_w, cell_h = box + PAD, box + PAD + (lines * LINE + 4 if lines else 0)
     side = 0 if not any(grid.rows) else int(min(max(font.getlength(r) for r in grid.rows), 2 * box)) + 2 * PAD
     top = 2 * LINE + PAD + (2 * LINE + PAD if any(grid.columns) else 0)
     sheet = Image.new("RGB", (side + len(grid.columns) * cell_w + PAD, top + len(grid.rows) * cell_h + PAD), BG)
@@ -124,7 +129,7 @@ def write_contact_sheet(folder: Path, data: dict) -> Path:
         for c, index in enumerate(grid.cells[r]):
             if index is not None:
                 _cell(draw, sheet, (side + c * cell_w + PAD, top + r * cell_h, box), jobs[index],
-                      thumbs[index], small, data["axes"])
+                      thumbs[index], small, captions[index])
     return write_atomic(folder / "contact.png", _png(sheet))
 
 
@@ -135,15 +140,25 @@ def caption(job: dict, axes: Sequence[dict]) -> str:
     return " / ".join(parts) or job["label"]
 
 
-def _cell(draw, sheet, at: Tuple[int, int, int], job: dict, thumb, font, axes) -> None:
+def cell_caption(grid: Grid, job: dict, axes: Sequence[dict], has_image: bool = True) -> str:
+    """What a cell must say that the headers do not: with row and column
+    headers, only a job's status when it did not succeed (and its picture
+    came anyway: an empty cell shows the status in its place); without
+    headers, what differs (or the job's label), and that status."""
+    ok = job.get("status", "success") == "success" or not has_image
+    failed = "" if ok else f"({job.get('status')})"
+    said = "" if any(grid.rows) or any(grid.columns) else caption(job, axes)
+    return " ".join(t for t in (said, failed) if t)
+
+
+def _cell(draw, sheet, at: Tuple[int, int, int], job: dict, thumb, font, text: str) -> None:
     x, y, box = at
     if thumb is not None:
         sheet.paste(thumb, (x + (box - thumb.width) // 2, y + (box - thumb.height) // 2))
     else:
         draw.rectangle([x, y, x + box - 1, y + box - 1], fill=FAINT)
         draw.text((x + PAD, y + box // 2 - LINE // 2), job.get("status", "no image"), fill=BAD, font=font)
-    text = caption(job, axes) + ("" if job.get("status") == "success" else f" ({job.get('status')})")
-    for k, line in enumerate(_wrap(text, font, box, 3)):
+    for k, line in enumerate(_wrap(text, font, box, 3) if text else []):
         draw.text((x, y + box + 4 + k * LINE), line, fill=INK, font=font)
 
 

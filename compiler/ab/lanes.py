@@ -32,12 +32,13 @@ class Lane:
     """One server: its connections, its catalogue, the prompts we have queued there."""
 
     def __init__(self, index: int, server: str, make_client: Callable, cache_dir: Optional[Path],
-                 cond: threading.Condition):
+                 cond: threading.Condition, held=None):
         self.index, self.cond = index, cond
         self.client = make_client(server)   # the dispatcher's: POST /prompt, GET /queue
         self.server = self.client.address.http_base
         self.reader = make_client(server)   # the follower's own
         self.catalogues = CatalogueProvider(self.client, cache_dir)
+        self.catalogues.current = held      # one fetched already (to complete model names), or None
         self.stream = None
         self.inflight: deque = deque()      # (job index, RunRecord), in queue order
         self.last: Optional[Footprint] = None

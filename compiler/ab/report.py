@@ -4,9 +4,10 @@ server's time went (run.json `timings`).
 
 It is one static file that opens from disk with no server and no network:
 images are referenced relative to the sweep folder, style and script are
-inline. The small script checks that every picture loaded and every label
-shows, and says so on the page (a moved folder shows a warning instead of
-silently broken images); tests read the same verdict from `data-check`.
+inline. The page shows only what a user needs: a warning when pictures
+are missing, both when it is written (a file that is not there) and when it
+is opened (a small script: the folder was moved apart, or files deleted).
+Tests check the page from outside, in headless Chromium, with their own script.
 """
 from __future__ import annotations
 
@@ -32,26 +33,20 @@ h1{font-size:20px;margin:0 0 4px}.meta{color:#666;margin:0 0 16px}
 ul.diff{padding-left:16px;margin:4px 0;font:12px ui-monospace,monospace;word-break:break-word}
 table{border-collapse:collapse;font-size:12px;margin-top:6px;width:100%}
 td,th{border-bottom:1px solid #eee;padding:2px 4px;text-align:left}td.n{text-align:right}
-details{margin-top:6px}#verdict{padding:6px 10px;border-radius:4px;margin:8px 0}
-#verdict.fail{background:#fdd}#verdict.ok{background:#efe}
+details{margin-top:6px}#missing{padding:6px 10px;border-radius:4px;margin:8px 0;background:#fdd}
 """
 
-# Runs on load: every <img> decoded and every label laid out, or a visible warning.
-_CHECK = """
+# Runs on load: a picture that did not load is named in the warning; when all did, nothing shows.
+_MISSING = """
 window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images);
   var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
-  var labels = Array.prototype.slice.call(document.querySelectorAll('.label'));
-  var blank = labels.filter(function (l) {
-    var r = l.getBoundingClientRect(); return !l.textContent.trim() || r.width === 0 || r.height === 0; });
-  var b = document.body, v = document.getElementById('verdict');
-  b.setAttribute('data-images', (imgs.length - broken.length) + '/' + imgs.length);
-  b.setAttribute('data-labels', (labels.length - blank.length) + '/' + labels.length);
-  b.setAttribute('data-check', broken.length || blank.length ? 'fail' : 'ok');
-  v.className = broken.length || blank.length ? 'fail' : 'ok';
-  v.textContent = broken.length ? broken.length + ' of ' + imgs.length +
-    ' images did not load (was the sweep folder moved apart?)' :
-    imgs.length + ' images, ' + labels.length + ' labels shown';
+  if (!broken.length) return;
+  var w = document.getElementById('missing');
+  w.textContent = broken.length + ' of ' + imgs.length + ' pictures did not load: ' +
+    broken.map(function (i) { return decodeURIComponent(i.getAttribute('src')); }).join(', ') +
+    ' (was the sweep folder moved apart, or files deleted?)';
+  w.hidden = false;
 });
 """
 
@@ -83,14 +78,22 @@ def render_report(folder: Path, data: dict) -> str:
         f"<h1>{_e(data.get('recipe', ''))} — {len(data['jobs'])} runs</h1>",
         f'<p class="meta">{_e(axes or "variants")} · {_e(summary)} · from {_e(data.get("source", ""))} · '
         f'{_e(data.get("created_at", ""))} · run order {_e(" ".join(str(i + 1) for i in order))}</p>',
-        '<div id="verdict">checking images…</div>',
+        _missing(folder, data),
     ]
     if (folder / "contact.png").is_file():
         parts.append('<img class="sheet" src="contact.png" alt="contact sheet">')
     parts.append('<div class="grid">')
     parts.extend(_job_card(folder, job) for job in data["jobs"])
-    parts += ["</div>", f"<script>{_CHECK}</script>", "</body></html>", ""]
+    parts += ["</div>", f"<script>{_MISSING}</script>", "</body></html>", ""]
     return "\n".join(parts)
+
+
+def _missing(folder: Path, data: dict) -> str:
+    """The warning, already filled in for pictures missing as the page is written."""
+    gone = [img for job in data["jobs"] for img in job.get("images") or [] if not (folder / img).is_file()]
+    text = f"{len(gone)} {'picture is' if len(gone) == 1 else 'pictures are'} missing: {', '.join(gone)}" \
+        if gone else ""
+    return f'<div id="missing" role="alert"{"" if gone else " hidden"}>{_e(text)}</div>'
 
 
 def _run_json(folder: Path, job: dict) -> dict:
@@ -110,6 +113,7 @@ def _job_card(folder: Path, job: dict) -> str:
     out.append(f'<div class="{cls}">{_e(status)} · seed {_e(seed)}'
                + (f" · {_e(run['server_span_s'])} s on the server" if run.get("server_span_s") is not None else "")
                + (f" · {_e(where)}" if where else "") + "</div>")
+    out.append(_commit(run.get("git")))
     if job.get("error"):
         out.append(f'<div class="{cls}">{_e(job["error"])}</div>')
     out.append(_differences(job.get("differences") or []))
@@ -117,6 +121,16 @@ def _job_card(folder: Path, job: dict) -> str:
     out.append(f'<div class="meta"><a href="{_src(job["folder"])}/run.json">{_e(job["folder"])}</a></div>')
     out.append("</section>")
     return "\n".join(out)
+
+
+def _commit(git) -> str:
+    """The commit the job's recipe came from (run.json `git`), and what differed from it."""
+    if not isinstance(git, dict):
+        return ""
+    dirty = [str(f.get("path")) for f in git.get("files") or [] if isinstance(f, dict) and f.get("state") != "clean"]
+    text = f"commit {str(git['commit'])[:10]}" if git.get("commit") else "no commit yet"
+    text += f" + uncommitted changes to {', '.join(dirty)}" if dirty else ""
+    return f'<div class="meta commit" title="{_e(git.get("commit") or "")}">{_e(text)}</div>'
 
 
 def _differences(changes: List[dict]) -> str:

@@ -51,13 +51,14 @@ class Sweep:
 
     def __init__(self, plan: Plan, compiled: Sequence[Compiled], servers: Sequence[str],
                  make_client: Callable, out: Path, *, order: str, ahead: int,
-                 say: Callable[[str], None], cache_dir: Optional[Path]):
+                 say: Callable[[str], None], cache_dir: Optional[Path], held: Optional[dict] = None):
         if order not in ("cache", "naive"):
             raise ValueError(f"order must be cache or naive, not {order!r}")
         self.compiled, self.order, self.ahead, self.say = list(compiled), order, ahead, say
         self.prints = [footprint(c.graph) for c in self.compiled]
         self.cond = threading.Condition()
-        self.lanes = [Lane(i, s, make_client, cache_dir, self.cond) for i, s in enumerate(servers)]
+        self.lanes = [Lane(i, s, make_client, cache_dir, self.cond, (held or {}).get(s))
+                      for i, s in enumerate(servers)]
         self.fits: Dict[int, set] = {i: set() for i in range(len(self.compiled))}
         self.misfit: Dict[int, RecipeError] = {}
         self.submitting: Optional[tuple] = None
@@ -218,11 +219,12 @@ class Sweep:
 
 def run_sweep(plan: Plan, compiled: Sequence[Compiled], servers: Sequence[str], make_client: Callable,
               out: Path, *, order: str = "cache", ahead: int = 1, say: Callable[[str], None] = print,
-              cache_dir: Optional[Path] = None) -> Sweep:
+              cache_dir: Optional[Path] = None, held: Optional[dict] = None) -> Sweep:
     """Run every job; returns the Sweep (its `folder` and `data`, as in sweep.json).
-    Raises ConnectError when no server answers, InterruptedRun on Ctrl-C."""
+    `held`: catalogues already fetched, by server as given. Raises
+    ConnectError when no server answers, InterruptedRun on Ctrl-C."""
     sweep = Sweep(plan, compiled, servers, make_client, out, order=order, ahead=ahead, say=say,
-                  cache_dir=cache_dir)
+                  cache_dir=cache_dir, held=held)
     say(f"sweep folder {sweep.folder}: {len(sweep.compiled)} jobs on {len(servers)} server(s)")
     try:
         sweep.open_lanes()

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Tuple
 # Catalogue is the data (comfy/object_info.py); cli/common.py still imports it from here.
 from compiler.comfy.object_info import Catalogue, combo_options
 from compiler.errors import CatalogueError, Location, RecipeError
+from compiler.check.names import basename
 from compiler.ir.graph import Graph, Link, Node
 from compiler.resolve.schema import suggest
 
@@ -115,13 +116,18 @@ def _check_value(name: str, value: Any, ispec: list):
 def _combo_problem(name: str, value: Any, options: List[Any]):
     kind = _FILE_KINDS.get(name)
     if kind:
-        # Compare names without their extension: every LoRA ends in
-        # .safetensors, which would otherwise make any two names look alike.
-        near = suggest(str(value).rsplit(".", 1)[0], {str(o).rsplit(".", 1)[0]: str(o) for o in options})
+        # Compare base names without their extension: every LoRA ends in
+        # .safetensors, which would otherwise make any two names look alike,
+        # and a server's subfolders (`characters/`, `characters\\`) are no part of the likeness.
+        near = suggest(_stem(value), {_stem(o): str(o) for o in options})
         have = "the server has " + ", ".join(map(str, options[:6])) + (", ..." if len(options) > 6 else "")
         return f"{kind} file `{value}` is not on the server{near}", "" if near else have
     listed = ", ".join(map(str, options[:12])) + (", ..." if len(options) > 12 else "")
     return f"`{value}` is not a valid {name}{suggest(value, options)}", f"one of: {listed}"
+
+
+def _stem(name: Any) -> str:
+    return basename(str(name)).rsplit(".", 1)[0]
 
 
 def _check_number(kind: type, label: str):

@@ -72,23 +72,32 @@ def cmd_extract(args) -> int:
 
 # -- recipe run --variant / --sweep --------------------------------------------------------
 
-def compile_jobs(args) -> tuple:
+def compile_jobs(args, catalogue=None) -> tuple:
     """(plan, compiled jobs): every job resolved, lowered and advised before
     anything is queued, so a bad value in job 5 costs no server time. The
-    recipe and its presets are read once; each job compiles from a copy."""
+    recipe and its presets are read once; each job compiles from a copy.
+    Then, with a server's catalogue (`catalogue()`, asked only once every job
+    compiled), model names are completed from it."""
     from compiler import pipeline
     from compiler.ab.sweep import Compiled
-    from compiler.ab.variants import compile_job, plan_jobs
+    from compiler.ab.variants import compile_job, job_error, plan_jobs
+    from compiler.check.names import match_names
     from compiler.diff import diff_documents
     loaded = pipeline.load(args.file, args.presets)
     plan = plan_jobs(loaded, args.variants, args.sweep)
-    base = pipeline.resolve(loaded, args.overrides).document
+    done = [compile_job(loaded, job, args.overrides, args.strict) for job in plan.jobs]
+    server = catalogue() if catalogue is not None else None
+    base = pipeline.resolve(loaded, args.overrides)
+    base = (match_names(base, server)[0] if server is not None else base).document   # names are no difference
     compiled, warnings = [], []
-    for job in plan.jobs:
-        done = compile_job(loaded, job, args.overrides, args.strict)
-        warnings += [f.format() for f in done.findings if f.format() not in warnings]
-        compiled.append(Compiled(job, done.recipe, done.graph,
-                                 [c.to_json() for c in diff_documents(base, done.recipe.document)]))
+    for job, d in zip(plan.jobs, done):
+        try:
+            d = pipeline.complete_names(d, server, args.strict) if server is not None else d
+        except RecipeError as exc:
+            raise job_error(exc, job) from None
+        warnings += [f.format() for f in (*d.notices, *d.findings) if f.format() not in warnings]
+        compiled.append(Compiled(job, d.recipe, d.graph,
+                                 [c.to_json() for c in diff_documents(base, d.recipe.document)]))
     for line in warnings:
         print(line, file=sys.stderr)
     return plan, compiled
@@ -96,10 +105,11 @@ def compile_jobs(args) -> tuple:
 
 def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
     from compiler.ab.sweep import run_sweep
-    plan, compiled = compile_jobs(args)
+    held: dict = {}   # the catalogue fetched to complete model names: its lane checks against it
+    plan, compiled = compile_jobs(args, lambda: _first_catalogue(args.server, make_client, cache_dir, held))
     say = lambda text: print(text, file=sys.stderr, flush=True)   # noqa: E731
     sweep = run_sweep(plan, compiled, args.server, make_client, Path(args.out), say=say,
-                      cache_dir=cache_dir)
+                      cache_dir=cache_dir, held=held)
     print(sweep.folder)
     bad = [j for j in sweep.data["jobs"] if j["status"] != "success"]
     if bad:
@@ -108,6 +118,20 @@ def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
         return 1
     say(f"all {len(compiled)} jobs succeeded: {sweep.folder / 'report.html'}")
     return 0
+
+
+def _first_catalogue(servers, make_client: Callable, cache_dir: Path, held: dict):
+    """The catalogue of the first server that answers, to complete model names
+    with, also kept in `held` by server; None when none answers (the sweep
+    then reports its servers as ever)."""
+    from compiler.cli.common import server_catalogue
+    from compiler.run.catalogues import CatalogueProvider
+    for server in servers:
+        catalogue = server_catalogue(CatalogueProvider(make_client(server), cache_dir))
+        if catalogue is not None:
+            held[server] = catalogue
+            return catalogue
+    return None
 
 
 COMMANDS: Mapping[str, Callable] = MappingProxyType({"diff": cmd_diff, "extract": cmd_extract})

@@ -7,19 +7,36 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "write_or_print"]
+__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "server_catalogue",
+           "write_or_print"]
 
 
-def compile_checked(args, strict: bool = False, quiet: bool = False):
+def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=None):
     """pipeline.compile of the command line's recipe, --set and --preset:
-    errors (and, with --strict, warnings) raise there; the warnings left go
-    to stderr here. Every command that makes a graph goes through here."""
+    errors (and, with --strict, warnings) raise there; the notices (model
+    names completed from `catalogue`) and warnings left go to stderr here.
+    Every command that makes a graph goes through here. `catalogue` may be a
+    function that fetches one: it is called only once the recipe compiled,
+    so a refused recipe costs no server a request."""
     from compiler import pipeline
-    done = pipeline.compile(args.file, args.overrides, args.presets,
-                            strict=strict or getattr(args, "strict", False))
-    for f in done.findings if not quiet else ():
+    strict = strict or getattr(args, "strict", False)
+    done = pipeline.compile(args.file, args.overrides, args.presets, strict=strict)
+    catalogue = catalogue() if callable(catalogue) else catalogue
+    if catalogue is not None:
+        done = pipeline.complete_names(done, catalogue, strict)
+    for f in (*done.notices, *done.findings) if not quiet else ():
         print(f.format(), file=sys.stderr)
     return done.recipe, done.graph
+
+
+def server_catalogue(provider):
+    """The server's catalogue for completing model names, or None when it
+    cannot answer now: the run then fails, and is recorded, where it always did."""
+    from compiler.errors import RunError
+    try:
+        return provider.get()
+    except RunError:
+        return None
 
 
 def catalogue_from(args):

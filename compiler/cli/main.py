@@ -11,8 +11,7 @@ from typing import Callable, List, Mapping, Optional
 
 from compiler._version import __version__
 from compiler.cli import ab as cli_ab, export as cli_export, profile as cli_profile, run as cli_run, watch as cli_watch
-from compiler.cli import importer as cli_import
-from compiler.cli import probe as cli_probe
+from compiler.cli import importer as cli_import, init as cli_init, probe as cli_probe
 from compiler.cli.common import catalogue_from, compile_checked, write_or_print
 from compiler.errors import Location, RecipeError
 
@@ -68,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add sub-commands: each has add_commands(sub, common, server_opts)
 # and a COMMANDS table. A new command family is one new module and one line here.
-COMMAND_MODULES = (cli_run, cli_watch, cli_export, cli_ab, cli_profile, cli_probe, cli_import)
+COMMAND_MODULES = (cli_run, cli_watch, cli_export, cli_ab, cli_profile, cli_probe, cli_import, cli_init)
 
 
 def cmd_compile(args) -> int:
@@ -159,8 +158,8 @@ def _calibration(args, recipe) -> dict:
 
 def cmd_validate(args) -> int:
     from compiler.check.catalogue import check_graph
-    recipe, graph = compile_checked(args)
     catalogue = catalogue_from(args)
+    recipe, graph = compile_checked(args, catalogue=catalogue)
     check_graph(graph, catalogue, recipe.locate)
     print(f"ok: {len(graph.nodes)} nodes fit the catalogue of {catalogue.origin}")
     return 0

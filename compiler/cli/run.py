@@ -20,6 +20,8 @@ def add_commands(sub, common, server_opts) -> None:
                         "repeat it to spread --variant/--sweep jobs over several")
     client_opts(p)
     p.add_argument("--strict", action="store_true", help="treat advisor warnings as errors")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="on a terminal, a line per node and a bar per sampler instead of one status line")
     p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
                    help="run this variant from the recipe's `variants:` (repeatable; `base` is the recipe "
                         "as written); each gets a run folder in one sweep folder, with a contact sheet and report")
@@ -33,7 +35,7 @@ def add_commands(sub, common, server_opts) -> None:
 
 
 def cmd_run(args) -> int:
-    from compiler.cli.common import cache_dir, client_for, compile_checked
+    from compiler.cli.common import cache_dir, client_for, compile_checked, server_catalogue
     from compiler.run.catalogues import CatalogueProvider
     from compiler.run.progress import make_reporter
     from compiler.run.steps import run_recipe
@@ -43,11 +45,11 @@ def cmd_run(args) -> int:
     if len(args.server) > 1:
         from compiler.errors import RecipeError
         raise RecipeError("several --server are for --variant and --sweep runs; one run uses one server")
-    recipe, graph = compile_checked(args)
     client = client_for(args.server[0], args)
-    reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
-    record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter,
-                        catalogues=CatalogueProvider(client, cache_dir()))
+    catalogues = CatalogueProvider(client, cache_dir())
+    recipe, graph = compile_checked(args, catalogue=lambda: server_catalogue(catalogues))
+    reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None, verbose=args.verbose)
+    record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, catalogues=catalogues)
     print(record.folder)
     return 0
 

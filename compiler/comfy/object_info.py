@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from compiler.errors import Location, RecipeError
+from compiler.ir.nodes import MODEL_FILE_LISTS
 
 __all__ = ["Catalogue", "combo_options"]
 
@@ -42,6 +43,17 @@ class Catalogue:
 
     def outputs(self, class_type: str) -> List[str]:
         return list(self.info.get(class_type, {}).get("output", []))
+
+    def model_files(self, kind: str) -> List[str]:
+        """Every file of one kind ("LoRA", "checkpoint"...: ir/nodes.py
+        MODEL_FILE_LISTS) that this catalogue lists, in its order, once each."""
+        out: List[str] = []
+        for class_type, name in MODEL_FILE_LISTS[kind]:
+            spec = self.input_spec(class_type, name) if self.node(class_type) else None
+            for option in (combo_options(spec) or []) if spec else []:
+                if isinstance(option, str) and option not in out:
+                    out.append(option)
+        return out
 
 
 def combo_options(spec: list) -> Optional[List[Any]]:

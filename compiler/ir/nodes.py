@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Tuple
 
 __all__ = ["NodeClass", "NODE_CLASSES", "STAGES", "GLOBAL_LORAS", "HOOKED_LORAS", "LORA_CLASSES",
-           "TERMINAL_EVENTS", "purpose", "is_heavy"]
+           "MODEL_FILE_LISTS", "TERMINAL_EVENTS", "purpose", "is_heavy"]
 
 # In the order a prompt runs them; the timing table is sorted by it.
 STAGES = ("load", "encode", "prepare", "sample", "decode", "save")
@@ -46,6 +46,17 @@ NODE_CLASSES: Mapping[str, NodeClass] = MappingProxyType({
 GLOBAL_LORAS = frozenset(k for k, v in NODE_CLASSES.items() if v.lora == "global")
 HOOKED_LORAS = frozenset(k for k, v in NODE_CLASSES.items() if v.lora == "hooked")
 LORA_CLASSES = GLOBAL_LORAS | HOOKED_LORAS
+
+# Where a server's /object_info lists each kind of model file: (node class, input)
+# pairs, the kinds named as the catalogue check names them.
+MODEL_FILE_LISTS: Mapping[str, Tuple[Tuple[str, str], ...]] = MappingProxyType({
+    "diffusion model": (("UNETLoader", "unet_name"), ("UnetLoaderGGUF", "unet_name")),
+    "text encoder": (("DualCLIPLoader", "clip_name1"), ("CLIPLoader", "clip_name"),
+                     ("DualCLIPLoaderGGUF", "clip_name1")),
+    "VAE": (("VAELoader", "vae_name"),),
+    "checkpoint": (("CheckpointLoaderSimple", "ckpt_name"),),
+    "LoRA": (("LoraLoader", "lora_name"), ("CreateHookLora", "lora_name"), ("LoraLoaderModelOnly", "lora_name")),
+})
 
 # The events that end a prompt, on the WebSocket and in /history status.messages.
 TERMINAL_EVENTS: Mapping[str, str] = MappingProxyType({

@@ -19,6 +19,7 @@ from compiler.files import write_atomic
 from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
 from compiler.resolve.written import resolved_yaml
+from compiler.run.provenance import git_provenance, recipe_files
 
 __all__ = ["RunRecord", "new_run_folder", "prepare", "latest_graph", "timestamp"]
 
@@ -83,7 +84,8 @@ def prepare(recipe: Recipe, graph: Graph, out: Path, client, folder: Optional[Pa
     record = RunRecord(folder, {})
     record.update(recipe=recipe.name, source=recipe.source, recipe_version=__version__, status="prepared",
                   created_at=timestamp(), client=client.describe(), prompt_id=str(uuid.uuid4()),
-                  client_id=uuid.uuid4().hex, seed=recipe.sampler.seed)
+                  client_id=uuid.uuid4().hex, seed=recipe.sampler.seed,
+                  git=git_provenance(recipe_files(recipe)))   # null outside a git work tree, or without git
     return record
 
 

@@ -1,5 +1,7 @@
-"""Showing a run as it happens: a progress bar per sampler on a terminal,
-one plain line per node otherwise (logs, CI, pipes).
+"""Showing a run as it happens: on a terminal, one live status line per stage
+(load, encode, prepare, sample with its bar, decode, save), replaced in
+place; with --verbose on a terminal, a line per node and a progress bar per
+sampler; one plain line per node otherwise (logs, CI, pipes, --plain).
 
 Both reporters get the same calls from run.py, so what is shown never
 depends on where the output goes, only how.
@@ -13,7 +15,7 @@ from typing import Optional, TextIO
 from compiler.ir.graph import Graph
 from compiler.ir.nodes import purpose
 
-__all__ = ["Reporter", "make_reporter", "purpose"]
+__all__ = ["Reporter", "StageReporter", "make_reporter", "purpose"]
 
 
 class Reporter:
@@ -48,7 +50,7 @@ class Reporter:
 
 
 class BarReporter(Reporter):
-    """Terminal mode: a tqdm bar per sampler, node lines above it."""
+    """Verbose terminal mode: a tqdm bar per sampler, node lines above it."""
 
     def __init__(self, graph: Graph, stream: TextIO):
         super().__init__(graph, stream)
@@ -81,7 +83,62 @@ class BarReporter(Reporter):
         self._bar, self._bar_node = None, None
 
 
-def make_reporter(graph: Graph, stream: Optional[TextIO] = None, plain: Optional[bool] = None) -> Reporter:
+class StageReporter(Reporter):
+    """Terminal mode: one status line, redrawn in place, that names the stage
+    running now and its node; the sampler's steps as a bar. Other lines
+    (run folder, timings, saved files) print above it as usual."""
+
+    BAR = 24
+
+    def __init__(self, graph: Graph, stream: TextIO):
+        super().__init__(graph, stream)
+        self._line = ""
+        self._seen = 0
+
+    def _draw(self, text: str) -> None:
+        # One screen line at most: a wrapped line cannot be replaced with \r.
+        width = shutil.get_terminal_size((100, 20)).columns or 100
+        text = text if len(text) < width else text[:width - 2] + "…"
+        self.stream.write("\r\x1b[2K" + text)
+        self.stream.flush()
+        self._line = text
+
+    def say(self, text: str) -> None:
+        if self._line:
+            self.stream.write("\r\x1b[2K")
+        print(text, file=self.stream, flush=True)
+        if self._line:
+            self._draw(self._line)
+
+    def node(self, node_id: str) -> None:
+        self._seen += 1
+        node = self.graph.nodes.get(node_id)
+        stage = purpose(node.class_type) if node else "run"
+        self._draw(f"{stage:<8} {self.label(node_id)}  [{self._seen}/{len(self.graph.nodes)} nodes]")
+
+    def cached(self, nodes: list) -> None:
+        self._seen += len(nodes)
+        if nodes:
+            self._draw(f"{'cached':<8} {len(nodes)} nodes from the server's cache")
+
+    def progress(self, node_id: str, value: int, maximum: int) -> None:
+        filled = self.BAR * value // maximum if maximum > 0 else 0
+        self._draw(f"{'sample':<8} {'█' * filled}{'·' * (self.BAR - filled)} step {value}/{maximum}  "
+                   f"{self.label(node_id)}")
+
+    def done(self) -> None:
+        if self._line:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+        self._line = ""
+
+
+def make_reporter(graph: Graph, stream: Optional[TextIO] = None, plain: Optional[bool] = None,
+                  verbose: bool = False) -> Reporter:
+    """Plain lines off a terminal (or with plain=True); on one, the status
+    line, or with `verbose` a line per node and tqdm's bars."""
     stream = stream or sys.stderr   # looked up per call: tests and callers swap sys.stderr
     tty = stream.isatty() if hasattr(stream, "isatty") else False
-    return Reporter(graph, stream) if (plain if plain is not None else not tty) else BarReporter(graph, stream)
+    if plain if plain is not None else not tty:
+        return Reporter(graph, stream)
+    return BarReporter(graph, stream) if verbose else StageReporter(graph, stream)
