@@ -269,3 +269,17 @@ def test_probe_refuses_bad_options(comfy_server, capsys, tmp_path, args, line):
     srv = comfy_server(SCENARIO)
     assert main(["probe", SD15, "--server", srv.url, "--out", str(tmp_path / "out"), *args]) == 2
     assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_probe_completes_model_names_from_the_servers_subfolders(comfy_server, capsys, tmp_path):
+    """A LoRA the server keeps in a subfolder is named by its base name in the
+    recipe: the probe's renders carry the full name, as a run's do."""
+    srv = comfy_server(SCENARIO, latent_fn=fake_latent, image_fn=fake_image)
+    srv.add_model("loras", "characters/celeste-v2.safetensors")
+    code = main(["probe", SD15, "--server", srv.url, "--out", str(tmp_path / "out"), "--plain", "--strength", "15",
+                 "--set", "characters.b.lora=celeste-v2.safetensors"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    posted = [r.body["prompt"] for r in srv.requests if r.method == "POST" and r.path == "/prompt"]
+    assert len(posted) == 3
+    assert {g["char.b.lora"]["inputs"]["lora_name"] for g in posted} == {"characters/celeste-v2.safetensors"}

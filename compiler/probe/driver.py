@@ -50,7 +50,7 @@ def probe_file(path: str, client: ComfyClient, out: Path, *, overrides: Sequence
         return run_prepared(record, recipe, graph, client, reporter=reporter_for(graph),
                             catalogues=catalogues).data
 
-    folder, done = run_renders(path, overrides, presets, renders, Path(out), run, say)
+    folder, done = run_renders(path, overrides, presets, renders, Path(out), run, say, catalogues.get())
     analysis = analyse(done)
     recipe = done[0].recipe
     panels = [Panel(title(cid, recipe.lora_mode, r), *analysis.deltas[cid]) for cid, r in analysis.results.items()]

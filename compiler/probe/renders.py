@@ -84,13 +84,17 @@ def plan(recipe: Recipe, steps: Optional[int] = None, strength: Optional[float] 
         [Render(f"char-{c.id}", c.id, common + tuple(strength_overrides(recipe, c.id, strength))) for c in chars]
 
 
-def compile_render(path: str, overrides: Sequence[str], presets: Sequence[str]) -> Tuple[Recipe, Graph]:
+def compile_render(path: str, overrides: Sequence[str], presets: Sequence[str],
+                   catalogue=None) -> Tuple[Recipe, Graph]:
     """The pipeline's resolve, lowered with PROBE (zero-strength LoRA nodes
     kept, the final latent saved). The advisor runs once, on the recipe as
     the user wrote it (cli/probe.py), not on each zero-strength render."""
     from compiler import pipeline
+    from compiler.check.names import match_names
     from compiler.lower import PROBE, lower
     recipe = pipeline.resolve(path, overrides, presets)
+    if catalogue is not None:   # model names as the user wrote them, completed as a run completes them
+        recipe, _ = match_names(recipe, catalogue)
     return recipe, lower(recipe, PROBE)
 
 
@@ -114,11 +118,11 @@ def _same_structure(first: Rendered, graph: Graph, name: str) -> None:
 
 def run_renders(path: str, overrides: Sequence[str], presets: Sequence[str], renders: Sequence[Render],
                 out: Path, run: Callable[[Recipe, Graph, Path], dict],
-                say: Callable[[str], None]) -> Tuple[Path, List[Rendered]]:
+                say: Callable[[str], None], catalogue=None) -> Tuple[Path, List[Rendered]]:
     """Compile every render first (a bad override fails before any folder is
     made or server time spent), then run each into <probe folder>/<name> with
     `run(recipe, graph, run_folder) -> run.json data`."""
-    compiled = [compile_render(path, [*overrides, *r.overrides], presets) for r in renders]
+    compiled = [compile_render(path, [*overrides, *r.overrides], presets, catalogue) for r in renders]
     folder = probe_folder(out, compiled[0][0])
     done: List[Rendered] = []
     for i, (r, (recipe, graph)) in enumerate(zip(renders, compiled), 1):
