@@ -22,8 +22,9 @@ lowering sees the same machine), each at a new seed with the normal lowering
 and A's LoRA at the same strength: server seconds (execution_start ->
 execution_success, from /history) and sampling seconds per step (every
 KSampler node's time, pass 2 included, over the image's steps); medians are
-printed. Text encodes are cached by then, for every lowering alike, so the
-timing compares sampling, not T5.
+printed. Each timed run follows an untimed one of the same lowering (see
+benchmarks/measure.py), so its text encodes are cached, for every lowering
+alike: the timing compares sampling, not T5.
 
 Includes: the server's own work per prompt. Leaves out: client time, model
 loading (the first render of a family loads the models and is not timed), and
@@ -64,8 +65,7 @@ def bleed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float,
 
 def timed(path: Path, client: ComfyClient, sets: Sequence[str], strength: float, seed: int, out: Path,
           catalogues: CatalogueProvider) -> dict:
-    return timed_run(path, [*sets, f"characters.a.strength={strength}", f"sampler.seed={seed}"], client, out,
-                     catalogues)
+    return timed_run(path, [*sets, f"characters.a.strength={strength}"], client, out, catalogues, seed)
 
 
 def measure_family(family: str, client: ComfyClient, strength: float, out: Path, repeats: int) -> Dict[str, dict]:

@@ -29,13 +29,17 @@ class Quiet(Reporter):
         pass
 
 
-def timed_run(recipe_path: str, overrides, client, out: Path, catalogues) -> dict:
-    """Run the recipe once; the server's seconds (execution_start ->
-    execution_success, from /history) and sampling seconds per step (every
-    KSampler node's time over the image's steps)."""
-    recipe = resolve_file(str(recipe_path), list(overrides))
-    graph = lower(recipe)
-    record = run_recipe(recipe, graph, client, out, reporter=Quiet(graph), catalogues=catalogues)
+def timed_run(recipe_path: str, overrides, client, out: Path, catalogues, seed: int) -> dict:
+    """The server's seconds (execution_start -> execution_success, from
+    /history) and sampling seconds per step (every KSampler node's time over
+    the image's steps) of the recipe at `seed`. It runs first at seed + 1,
+    untimed: ComfyUI's default cache keeps only the previous prompt's outputs,
+    so without that run the timing would include whichever text encodes the
+    previous prompt did not share (tens of seconds of T5 on a CPU)."""
+    for s in (seed + 1, seed):
+        recipe = resolve_file(str(recipe_path), [*overrides, f"sampler.seed={s}"])
+        graph = lower(recipe)
+        record = run_recipe(recipe, graph, client, out, reporter=Quiet(graph), catalogues=catalogues)
     rows = record.data.get("timings") or []
     sampling = sum(r["seconds"] for r in rows if r.get("class_type") == "KSampler")
     return {"server_s": record.data.get("server_span_s") or 0.0, "s_per_step": sampling / recipe.sampler.steps}

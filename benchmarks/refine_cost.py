@@ -5,7 +5,8 @@ with both LoRAs, at the same size and steps, measured on a real ComfyUI.
                                      [--rounds 3] [--set KEY=VALUE ...]
 
 Each round runs hooks, then refine, each at a new seed (so the sampler really
-runs; text encodes stay cached after the first round, for both alike). Prints
+runs), each after an untimed run of the same lowering so its text encodes are
+cached, for both alike (benchmarks/measure.py). Prints
 per lowering the median server seconds (execution_start -> execution_success,
 from /history) and sampling seconds per step (every KSampler node, refine's
 pass 2 included, over the image's steps), and refine's ratio to hooks,
@@ -43,13 +44,12 @@ def main() -> None:
     catalogues = CatalogueProvider(client)
     runs = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="refine-cost-") as tmp:
-        timed_run(args.recipe, [*args.sets, "sampler.seed=1"], client, Path(tmp), catalogues)   # loads, untimed
+        timed_run(args.recipe, args.sets, client, Path(tmp), catalogues, 1)   # loads the models, untimed
         for r in range(args.rounds):
             for i, (mode, sets) in enumerate(MODES.items()):
                 print(f"round {r + 1}/{args.rounds}: {mode}", file=sys.stderr, flush=True)
-                seed = 1000 + 10 * r + i
-                runs[mode].append(timed_run(args.recipe, [*args.sets, *sets, f"sampler.seed={seed}"], client,
-                                          Path(tmp), catalogues))
+                runs[mode].append(timed_run(args.recipe, [*args.sets, *sets], client, Path(tmp), catalogues,
+                                            1000 + 10 * r + 2 * i))
     med = {m: {k: statistics.median(x[k] for x in rs) for k in ("server_s", "s_per_step")} for m, rs in runs.items()}
     print(f"{Path(args.recipe).name} {' '.join(args.sets)} ({args.rounds} rounds, medians):")
     for mode, m in med.items():

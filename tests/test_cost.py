@@ -176,7 +176,10 @@ def test_check_cost_shows_each_lowering_beside_its_measured_bleed(capsys, monkey
     rows = {line.split()[0]: line for line in table[2:] if line.strip()}
     assert list(rows) == list(LOWERINGS)
     assert "(this recipe)" in rows["refine"] and rows["refine"].split()[3] == "1.00x"
-    for name, (leak, share, png) in MEASURED.get("sd15", {}).items():
-        assert f"{leak:.3f}" in rows[name] and f"{100 * share:.1f}%" in rows[name], rows[name]
+    measured = MEASURED["sd15"]
+    for name, (leak, share, png, effect) in measured.items():
+        assert f"{100 * share:.1f}%" in rows[name] and f"{png:.2f}" in rows[name], rows[name]
+        assert f"{effect / measured['hooks'][3]:.2f}x" in rows[name]
+    assert "0 (none)" in rows["refine"]      # not one latent value changed outside A's mask
     cost = {name: float(line.split()[1 if "(this" not in line else 3].rstrip("x")) for name, line in rows.items()}
     assert cost["global"] < cost["hooks"]     # one pass a step, the LoRAs merged once

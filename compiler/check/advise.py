@@ -226,8 +226,9 @@ def t5_on_cpu(r: Recipe, g: Graph):
 
 
 def area_is_not_separation(r: Recipe, g: Graph):
-    """mask-bounds crops each region's pass to its mask's bounds: measured
-    faster, and no change in how far a LoRA reaches (benchmarks/bleed.py)."""
+    """mask-bounds crops each region's cond to its mask's bounds: measured
+    faster, but a global LoRA is merged into the model and acts on every
+    crop alike (benchmarks/bleed.py: global leaks ~0.9 either way)."""
     if r.cond_area == "mask bounds" and r.lora_mode == "global" and any(c.active_loras for c in r.characters):
         yield _w("area-separation", "regions.area mask-bounds changes speed, not separation: with lora_mode global "
                  "every LoRA still acts on the whole picture", r.locate("regions.area"),

@@ -29,10 +29,27 @@ LOWERINGS: Mapping[str, Tuple[str, ...]] = MappingProxyType({
     "refine+hooks": ("lora_mode=refine", "refine.base=hooks"),
 })
 
-MEASURED_ON = "benchmarks/bleed.py, ComfyUI 0.8.0 --cpu, tiny models"
+MEASURED_ON = "benchmarks/bleed.py, ComfyUI 0.8.0 --cpu, tiny models, 2026-12-01"
 
-# family -> lowering -> (latent leak, latent share, PNG leak), from benchmarks/bleed.py
-MEASURED: Mapping[str, Mapping[str, Tuple[float, float, float]]] = MappingProxyType({})
+# family -> lowering -> (latent leak, latent share, PNG leak, A's in-region latent effect),
+# copied from `python benchmarks/bleed.py --server 127.0.0.1:8188 --json ...` (SD1.5 256², 8 steps,
+# cfg 6; Flux dev 128², 4 steps; strength 15). Leak is 0.0 where not one latent value changed.
+MEASURED: Mapping[str, Mapping[str, Tuple[float, float, float, float]]] = MappingProxyType({
+    "sd15": MappingProxyType({
+        "global": (0.908, 0.525, 1.45, 0.804),
+        "hooks": (0.00323, 0.989, 0.36, 0.878),
+        "hooks+mask-bounds": (4.18e-05, 0.996, 0.35, 0.88),
+        "refine": (0.0, 0.992, 0.36, 0.026),
+        "refine+hooks": (0.00319, 0.989, 0.36, 0.89),
+    }),
+    "flux": MappingProxyType({
+        "global": (0.912, 0.524, 0.89, 1.53),
+        "hooks": (0.0538, 0.940, 0.29, 1.52),
+        "hooks+mask-bounds": (0.00448, 0.979, 0.28, 1.54),
+        "refine": (0.0, 0.985, 0.34, 0.984),
+        "refine+hooks": (0.0573, 0.931, 0.34, 1.43),
+    }),
+})
 
 # SDXL is not measured: its UNet is SD1.5's kind (cross-attention per region),
 # so SD1.5's figures are shown, labelled as such.
@@ -53,9 +70,14 @@ def _measured(family: str) -> Tuple[Optional[Mapping[str, Tuple[float, float, fl
     return MEASURED.get(fam), fam
 
 
+def _leak(value: float) -> str:
+    return "0 (none)" if value == 0 else (f"{value:.1e}" if value < 0.001 else f"{value:.3f}")
+
+
 def separation_rows(recipe: Recipe, cost_of: Callable[[Sequence[str]], float],
-                    this_cost: float) -> Tuple[List[Tuple[str, str, str, str, str]], str]:
-    """(lowering, cost vs this recipe, latent leak, share, PNG leak) per
+                    this_cost: float) -> Tuple[List[Tuple[str, ...]], str]:
+    """(lowering, cost vs this recipe, latent leak, share, PNG leak, in-region
+    effect vs hooks) per
     lowering, and a note on where the figures come from. `cost_of(overrides)`
     compiles the recipe with those overrides and returns its estimated units;
     a lowering that does not apply to this recipe (it raises RecipeError) is
@@ -68,10 +90,12 @@ def separation_rows(recipe: Recipe, cost_of: Callable[[Sequence[str]], float],
             cost = f"{cost_of(overrides) / this_cost:.2f}x" if name != mine else "1.00x"
         except RecipeError as exc:
             cost = f"does not apply: {exc.lines()[0]}"
-        leak, share, png = measured.get(name, (None, None, None)) if measured else (None, None, None)
+        leak, share, png, effect = measured.get(name, (None,) * 4) if measured else (None,) * 4
+        hooks_effect = measured["hooks"][3] if measured else None
         rows.append((name + (" (this recipe)" if name == mine else ""), cost,
-                     "—" if leak is None else f"{leak:.3f}", "—" if share is None else f"{100 * share:.1f}%",
-                     "—" if png is None else f"{png:.2f}"))
+                     "—" if leak is None else _leak(leak), "—" if share is None else f"{100 * share:.1f}%",
+                     "—" if png is None else f"{png:.2f}",
+                     "—" if effect is None else f"{effect / hooks_effect:.2f}x"))
     if not measured:
         note = f"bleed not measured for {recipe.model.family}"
     else:

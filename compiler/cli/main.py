@@ -133,7 +133,7 @@ def _print_separation(args, recipe, graph) -> None:
 
     rows, note = separation_rows(recipe, cost_of, estimate(recipe, graph).total)
     print(f"separation against cost ({note}):")
-    head = ("lowering", "cost", "latent leak", "share", "PNG leak")
+    head = ("lowering", "cost", "latent leak", "share", "PNG leak", "LoRA effect")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
