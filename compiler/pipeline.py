@@ -43,31 +43,33 @@ class Compiled:
     findings: Tuple[Finding, ...]   # what the advisor said and did not refuse (warnings, unless strict)
 
 
-def load(path: str, presets: Sequence[str] = ()) -> Loaded:
-    """Stages 1-2, load and presets, each file read once."""
-    return load_recipe(os.fspath(path), presets)
+def load(path: str, presets: Sequence[str] = (), allow: Sequence[str] = ()) -> Loaded:
+    """Stages 1-2, load and presets, each file read once. `allow`: folders the
+    recipe may read from besides its own (--allow-path; resolve/access.py)."""
+    return load_recipe(os.fspath(path), presets, allow=allow)
 
 
-def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
+def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+            allow: Sequence[str] = ()) -> Recipe:
     """Load, presets and the resolve passes: the frozen Recipe, not yet lowered or advised."""
-    loaded = _loaded(source, presets)
+    loaded = _loaded(source, presets, allow)
     doc, smap = loaded.copy()
-    return resolve_loaded(doc, smap, loaded.file, overrides)
+    return resolve_loaded(doc, smap, loaded.file, overrides, roots=loaded.roots)
 
 
 def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-            strict: bool = False) -> Compiled:
+            strict: bool = False, allow: Sequence[str] = ()) -> Compiled:
     """load -> presets -> resolve passes -> lower -> advisor. Raises a
     RecipeError subclass for a bad recipe, AdviceError for what the advisor
     refuses (with `strict`, its warnings as well)."""
-    recipe = resolve(source, overrides, presets)
+    recipe = resolve(source, overrides, presets, allow)
     graph = lower(recipe)
     findings = tuple(advise(recipe, graph))
     raise_errors(list(findings), strict)
     return Compiled(recipe, graph, findings)
 
 
-def _loaded(source: Source, presets: Sequence[str]) -> Loaded:
+def _loaded(source: Source, presets: Sequence[str], allow: Sequence[str] = ()) -> Loaded:
     if isinstance(source, tuple):
         doc, smap = source
         source = Loaded(smap.file, doc, smap, (), doc)
@@ -75,4 +77,4 @@ def _loaded(source: Source, presets: Sequence[str]) -> Loaded:
         if presets:   # they were merged (or not) when it was loaded; merging again would read them again
             raise ValueError("presets are given to load(), not to compile() of a loaded recipe")
         return source
-    return load(source, presets)
+    return load(source, presets, allow)

@@ -4,6 +4,7 @@ prompt queued while one runs on one WebSocket, cache-aware order, failures
 kept per job, several servers."""
 from __future__ import annotations
 
+import shutil
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from compiler.resolve.passes import resolve_file
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "11-success-sd15-checkpoint-two-characters-cfg6"
 RECIPE = f"""\
-extends: {ROOT / 'recipes/sd15-duo.yaml'}
+extends: sd15-duo.yaml
 name: duo
 vars: {{light: soft daylight}}
 characters:
@@ -32,6 +33,7 @@ sweep:
 
 def recipe(tmp_path: Path, text: str = RECIPE) -> str:
     path = tmp_path / "duo.yaml"
+    shutil.copy(ROOT / "recipes/sd15-duo.yaml", tmp_path)   # a recipe extends only files beside it
     path.write_text(text, encoding="utf-8")
     return str(path)
 

@@ -80,7 +80,7 @@ def compile_jobs(args) -> tuple:
     from compiler.ab.sweep import Compiled
     from compiler.ab.variants import compile_job, plan_jobs
     from compiler.diff import diff_documents
-    loaded = pipeline.load(args.file, args.presets)
+    loaded = pipeline.load(args.file, args.presets, allow=getattr(args, "allow", ()))
     plan = plan_jobs(loaded, args.variants, args.sweep)
     base = pipeline.resolve(loaded, args.overrides).document
     compiled, warnings = [], []
