@@ -223,12 +223,22 @@ def render_templates(doc: dict, ctx: Context) -> dict:
     base = {"vars": doc.get("vars", {}), "canvas": dict(doc["canvas"]),
             "characters": {cid: {"name": c["name"], "trigger": c["trigger"]}
                            for cid, c in doc["characters"].items()}}
+    written_scene = doc["scene"]
     for key in ("scene", "negative"):
         doc[key] = render(doc[key], base, ctx.loc(key))
+    problems = []
+    if not doc["characters"] and not doc["scene"]:
+        problems.append(RecipeError("nothing to draw: no characters and no scene", ctx.loc("characters")))
+    elif written_scene and not doc["scene"]:   # "" is the default; something written must say something
+        problems.append(RecipeError("the scene renders to nothing (blank)", ctx.loc("scene")))
     for cid, char in doc["characters"].items():
         local = {**base, "id": cid, "name": char["name"], "trigger": char["trigger"]}
         text = render(char["prompt"], local, ctx.loc("characters", cid, "prompt"))
         char["prompt"] = _trigger_first(text, char["trigger"])
+        if not char["prompt"].strip():   # the schema refuses "", but spaces or a template can render to it
+            problems.append(RecipeError("the prompt renders to nothing (blank)", ctx.loc("characters", cid, "prompt")))
+    if problems:
+        raise SchemaError(problems)
     return doc
 
 
