@@ -219,3 +219,27 @@ def test_terminal_escapes_are_shown_escaped(tmp_path, capsys):
     assert main(["compile", path]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err and "x\\x1b]0;owned\\x07\\x1b[2J" in err
+
+
+def test_check_looks_inside_variants_and_sweep(tmp_path, capsys):
+    path = recipe(tmp_path, "variants:\n  fast: {sampler: {stpes: 4}}\nsweep:\n  sampler.cfg: [5, 500]\n")
+    assert main(["check", path]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ", 2)[-1] for line in err] == [
+        "in job `fast`: unknown key `stpes` (did you mean `steps`?)", "in job `cfg=500`: must be ≤ 100, not 500"]
+
+
+def test_a_merge_key_with_an_override_is_not_a_duplicate(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: {family: sd15, checkpoint: x.safetensors}\n"
+                    "characters:\n  a: &base {prompt: first, trigger: t}\n"
+                    "  b:\n    <<: *base\n    prompt: other\n")
+    assert main(["resolve", str(path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "prompt: t, other" in out and "prompt: t, first" in out
+
+
+def test_set_cannot_change_extends(tmp_path, capsys):
+    path = recipe(tmp_path, "")
+    assert main(["compile", path, "--set", "extends=[speed]"]) == 2
+    assert "`extends` cannot be set with --set" in capsys.readouterr().err

@@ -72,6 +72,31 @@ def cmd_extract(args) -> int:
 
 # -- recipe run --variant / --sweep --------------------------------------------------------
 
+MAX_CHECKED_JOBS = 256   # `recipe check` of a sweep: enough to meet every axis value, not a 1000-job run
+
+
+def check_jobs(args) -> int:
+    """`recipe check` of a recipe with `variants:` / `sweep:`: every variant
+    and (up to MAX_CHECKED_JOBS of) the sweep's jobs compiled, so a typo there
+    is found now, not at `run --variant`. Returns how many jobs were checked."""
+    from compiler import pipeline
+    from compiler.ab.variants import compile_job, load_spec, plan_jobs
+    from compiler.errors import SchemaError
+    loaded = pipeline.load(args.file, args.presets, allow=getattr(args, "allow", ()))
+    variants, sweep, _ = load_spec(loaded)
+    plans = ([plan_jobs(loaded, list(variants))] if variants else []) + ([plan_jobs(loaded, (), True)] if sweep else [])
+    jobs = [job for plan in plans for job in plan.jobs][:MAX_CHECKED_JOBS]
+    problems = []
+    for job in jobs:
+        try:
+            compile_job(loaded, job, args.overrides, args.strict)
+        except RecipeError as exc:
+            problems.extend(getattr(exc, "errors", None) or [exc])
+    if problems:
+        raise SchemaError(problems)
+    return len(jobs)
+
+
 def compile_jobs(args) -> tuple:
     """(plan, compiled jobs): every job resolved, lowered and advised before
     anything is queued, so a bad value in job 5 costs no server time. The

@@ -92,6 +92,7 @@ def cmd_resolve(args) -> int:
 
 def cmd_check(args) -> int:
     recipe, graph = compile_checked(args)
+    cli_ab.check_jobs(args)
     if args.cost:
         _print_cost(args, recipe, graph)
     print(f"ok: {recipe.source} passes the advisor's checks", file=sys.stderr)

@@ -1,8 +1,8 @@
 """Stage 3, resolve: merged YAML document -> frozen `Recipe`.
 
     RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand,
-                      fill_defaults, render_templates, place_regions, attach_inputs,
-                      check_family)
+                      fill_defaults, check_size, render_templates, place_regions,
+                      attach_inputs, check_family, check_refine)
 
 (`extends:` and --preset were merged before, by presets.py; `variants:` and
 `sweep:` are checked and set aside by aside.py, for `recipe run --sweep`;
@@ -320,8 +320,21 @@ def check_refine(doc: dict, ctx: Context) -> dict:
 
 
 MIN_CROP = 64   # LatentCrop's smallest width and height, in pixels (nodes.py)
+MAX_PIXELS = 1 << 28   # per queued prompt, all images at their final size: 16384x16384 once
 
-RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults,
+
+def check_size(doc: dict, ctx: Context) -> dict:
+    """Each limit alone is sane; their product can ask a server for terapixels."""
+    scale = (doc.get("hires") or {}).get("scale", 1)
+    w, h, batch = doc["canvas"]["width"], doc["canvas"]["height"], doc["output"]["batch_size"]
+    total = w * h * batch * scale * scale
+    if total > MAX_PIXELS:
+        raise SchemaError([RecipeError(f"{w}x{h} x batch {batch} x hires {scale:g}² is {total:.3g} pixels; "
+                                       f"at most {MAX_PIXELS:.3g} per run", ctx.loc("canvas"))])
+    return doc
+
+
+RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults, check_size,
                   render_templates, place_regions, attach_inputs, check_family, check_refine)
 
 
