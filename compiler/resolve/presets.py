@@ -216,8 +216,6 @@ def deep_merge(base: Any, over: Any, bsource: SourceMap, osource: SourceMap, pat
 
 
 def _copy_marks(target: SourceMap, source: SourceMap, prefix: Path) -> None:
-    n = len(prefix)
-    for p in source.paths():
-        if p[:n] == prefix:
-            loc = source.locate(p)
-            target.set(p, loc.file, loc.line, loc.col)
+    for p in source.under(prefix):
+        loc = source.locate(p)
+        target.set(p, loc.file, loc.line, loc.col)
