@@ -97,16 +97,18 @@ def check_jobs(args) -> int:
     return len(jobs)
 
 
-def compile_jobs(args) -> tuple:
+def compile_jobs(args, planned: Callable[[], object] = lambda: None) -> tuple:
     """(plan, compiled jobs): every job resolved, lowered and advised before
     anything is queued, so a bad value in job 5 costs no server time. The
-    recipe and its presets are read once; each job compiles from a copy."""
+    recipe and its presets are read once; each job compiles from a copy.
+    `planned` runs once the jobs are known, before any is resolved."""
     from compiler import pipeline
     from compiler.ab.sweep import Compiled
     from compiler.ab.variants import compile_job, plan_jobs
     from compiler.diff import diff_documents
     loaded = pipeline.load(args.file, args.presets, allow=getattr(args, "allow", ()))
     plan = plan_jobs(loaded, args.variants, args.sweep)
+    planned()
     base = pipeline.resolve(loaded, args.overrides).document
     compiled, warnings = [], []
     for job in plan.jobs:
@@ -120,8 +122,10 @@ def compile_jobs(args) -> tuple:
 
 
 def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
-    from compiler.ab.sweep import run_sweep
-    plan, compiled = compile_jobs(args)
+    from compiler.ab.sweep import check_servers, run_sweep
+    # A wrong --variant is said first; then, before resolving every job and
+    # writing anything, that some server answers.
+    plan, compiled = compile_jobs(args, planned=lambda: check_servers(args.server, make_client))
     say = lambda text: print(text, file=sys.stderr, flush=True)   # noqa: E731
     sweep = run_sweep(plan, compiled, args.server, make_client, Path(args.out), say=say,
                       cache_dir=cache_dir)
