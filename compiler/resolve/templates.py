@@ -29,29 +29,37 @@ TEMPLATE_MARKERS = ("{{", "{%", "{#")
 MAX_OUTPUT = 100_000   # characters: a prompt, not a document
 MAX_STEPS = 100_000    # loop iterations and calls per render: a prompt is not a program
 MAX_INT_BITS = 4096    # integers a template may build with * and **
+MAX_EMITTED = 10 * MAX_OUTPUT   # characters written per render, macros' own output included
 
 
 class _Budget:
     """What one render may still spend (loop iterations and calls)."""
 
     def __init__(self):
-        self.left = MAX_STEPS
+        self.left, self.room = MAX_STEPS, MAX_EMITTED
 
-    def spend(self) -> None:
+    def spend(self, written: int = 0) -> None:
         self.left -= 1
+        self.room -= written
         if self.left < 0:
             raise SecurityError(f"the template runs more than {MAX_STEPS} loop iterations and calls")
+        if self.room < 0:
+            raise SecurityError(f"the template writes more than {MAX_EMITTED} characters")
 
 
 _BUDGET: ContextVar[_Budget] = ContextVar("template_budget")
 
 
 class _Codegen(CodeGenerator):
-    """Compiles each for-loop's iterable through `environment.budgeted` and
-    each `~` through `environment.joined`, so neither can run unbounded."""
+    """Compiles each for-loop's iterable through `environment.budgeted` (with
+    the length of the literal text its body writes each time round) and each
+    `~` through `environment.joined`, so neither can run unbounded. What
+    `{{ }}` writes is counted by the environment's `finalize`."""
 
     def visit_For(self, node, frame):
-        node.iter = nodes.Call(nodes.EnvironmentAttribute("budgeted"), [node.iter], [], None, None)
+        literal = sum(len(n.data) for n in node.find_all(nodes.TemplateData))
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("budgeted"), [node.iter, nodes.Const(literal)],
+                               [], None, None)
         super().visit_For(node, frame)
 
     def visit_Concat(self, node, frame):
@@ -89,13 +97,21 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return _bounded(inner(*args, **kwargs))
         return checked
 
-    def budgeted(self, iterable):
+    def budgeted(self, iterable, literal: int = 0):
+        budget = _BUDGET.get()
         for item in iterable:
-            _BUDGET.get().spend()
+            budget.spend(literal)
             yield item
 
     def joined(self, text):
         return _bounded(text)
+
+
+def _written(value):
+    """The environment's finalize: every `{{ }}` output, counted as it is written."""
+    text = value if isinstance(value, str) else str(value)
+    _BUDGET.get().spend(len(text))
+    return text
 
 
 def _too_big(what: str) -> SecurityError:
@@ -186,7 +202,8 @@ def _bounded_filter(name: str, fn):
 
 
 def _environment() -> _Sandbox:
-    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+                   finalize=_written)
     env.globals.pop("lipsum", None)   # 100000 paragraphs of lorem ipsum is no prompt
     for name in (*_PADDING, "format", "replace"):
         if name in env.filters:
