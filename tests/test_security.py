@@ -196,11 +196,17 @@ def test_output_to_a_device_leaves_the_device(tmp_path, capsys):
 
 
 def test_write_atomic_keeps_links_and_devices(tmp_path):
-    link = tmp_path / "out"
-    os.symlink("/dev/null", link)
+    """Through a link to a FIFO (a reader waits on it): the link and the FIFO stay."""
+    import threading
+    fifo, link = tmp_path / "fifo", tmp_path / "out"
+    os.mkfifo(fifo)
+    os.symlink(fifo, link)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
     write_atomic(link, "x")
-    assert link.is_symlink() and os.readlink(link) == "/dev/null"
-    os.mkfifo(tmp_path / "fifo")
+    reader.join(5)
+    assert got == [b"x"] and link.is_symlink() and os.readlink(link) == str(fifo)
     with pytest.raises(IsADirectoryError):
         write_atomic(tmp_path, "x")
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
