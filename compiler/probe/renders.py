@@ -85,8 +85,8 @@ def plan(recipe: Recipe, steps: Optional[int] = None, strength: Optional[float] 
 
 
 def compile_render(path: str, overrides: Sequence[str], presets: Sequence[str]) -> Tuple[Recipe, Graph]:
-    """The pipeline's resolve, lowered with PROBE (zero-strength LoRA nodes
-    kept, the final latent saved). The advisor runs once, on the recipe as
+    """The pipeline's resolve (of a path, or of what pipeline.load gave), lowered
+    with PROBE (zero-strength LoRA nodes kept, the final latent saved). The advisor runs once, on the recipe as
     the user wrote it (cli/probe.py), not on each zero-strength render."""
     from compiler import pipeline
     from compiler.lower import PROBE, lower
