@@ -25,10 +25,12 @@ __all__ = ["compile_file", "resolve_file", "to_graph", "Recipe", "Graph", "Recip
            "__version__"]
 
 
-def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
-    """Loader -> presets -> resolve passes: the frozen Recipe, not lowered or advised."""
+def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+                 allow: Sequence[str] = ()) -> Recipe:
+    """Loader -> presets -> resolve passes: the frozen Recipe, not lowered or advised.
+    A recipe reads files only under its folder and `allow` (README: trust model)."""
     from compiler.resolve.passes import resolve_file as _resolve
-    return _resolve(path, overrides, presets)
+    return _resolve(path, overrides, presets, allow=allow)
 
 
 def to_graph(recipe: Recipe) -> Graph:
@@ -37,9 +39,9 @@ def to_graph(recipe: Recipe) -> Graph:
 
 
 def compile_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-                 strict: bool = False) -> Tuple[Recipe, Graph]:
+                 strict: bool = False, allow: Sequence[str] = ()) -> Tuple[Recipe, Graph]:
     """The recipe and its graph, refused (AdviceError) where the CLI would
     refuse them: the advisor's errors, and with `strict` its warnings too."""
     from compiler import pipeline
-    done = pipeline.compile(path, overrides, presets, strict=strict)
+    done = pipeline.compile(path, overrides, presets, strict=strict, allow=allow)
     return done.recipe, done.graph

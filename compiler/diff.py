@@ -120,8 +120,8 @@ def _git_side(spec: str) -> dict:
     _, rev, rel = (spec.split(":", 2) + ["", ""])[:3]
     if not rev or not rel:
         raise RecipeError("expected git:REV:path, e.g. git:HEAD~1:recipes/portrait.yaml", Location(spec))
-    if rev.startswith("-"):   # git would read it as an option (`--output=FILE` writes a file)
-        raise RecipeError(f"`{rev}` is not a revision", Location(spec))
+    if rev.startswith("-"):   # git would read it as an option (--output=FILE writes a file)
+        raise RecipeError(f"`{rev}` is not a revision: a revision cannot start with -", Location(spec))
     prefix = _git(["rev-parse", "--show-prefix"], os.getcwd(), spec).decode().strip()
     top = _git(["rev-parse", "--show-toplevel"], os.getcwd(), spec).decode().strip()
     # git reads REV:path from the top of the repository, REV:./path from here.

@@ -34,7 +34,7 @@ __all__ = [
     "Location", "RecipeError", "RecipeSyntaxError", "SchemaError", "TemplateError",
     "PresetError", "LowerError", "CatalogueError", "AdviceError", "RejectedError", "Rejection",
     "RunError", "ConnectError", "ServerError", "ProtocolError", "ExecutionError",
-    "InterruptedRun", "RunTimeout",
+    "InterruptedRun", "RunTimeout", "printable",
 ]
 
 
@@ -52,6 +52,21 @@ class Location:
         return f"{pos} {self.key_path}" if self.key_path else pos
 
 
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on written as an escape
+    (ESC, other controls, newlines, bidi overrides): a value from a shared
+    recipe must not retitle, clear or rewrite the terminal it is shown in,
+    and one error stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
 class RecipeError(Exception):
     """Base of every error `recipe` raises on purpose. Exit code 2: fix the recipe."""
 
@@ -65,7 +80,7 @@ class RecipeError(Exception):
 
     def format(self) -> str:
         text = self.message + (f" ({self.hint})" if self.hint else "")
-        return f"{self.location}: {text}" if self.location else text
+        return printable(f"{self.location}: {text}" if self.location else text)
 
     def lines(self) -> list[str]:
         return [self.format()]

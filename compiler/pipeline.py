@@ -49,25 +49,28 @@ class Compiled:
     notices: Tuple[Finding, ...] = ()   # model names completed from the catalogue (level "note")
 
 
-def load(path: str, presets: Sequence[str] = ()) -> Loaded:
-    """Stages 1-2, load and presets, each file read once."""
-    return load_recipe(os.fspath(path), presets)
+def load(path: str, presets: Sequence[str] = (), allow: Sequence[str] = ()) -> Loaded:
+    """Stages 1-2, load and presets, each file read once. `allow`: folders the
+    recipe may read from besides its own (--allow-path; resolve/access.py)."""
+    return load_recipe(os.fspath(path), presets, allow=allow)
 
 
-def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> Recipe:
+def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
+            allow: Sequence[str] = ()) -> Recipe:
     """Load, presets and the resolve passes: the frozen Recipe, not yet lowered or advised."""
-    loaded = _loaded(source, presets)
+    loaded = _loaded(source, presets, allow)
     doc, smap = loaded.copy()
-    return resolve_loaded(doc, smap, loaded.file, overrides)
+    return resolve_loaded(doc, smap, loaded.file, overrides, roots=loaded.roots)
 
 
 def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-            strict: bool = False, catalogue: Optional[Catalogue] = None) -> Compiled:
+            strict: bool = False, catalogue: Optional[Catalogue] = None, allow: Sequence[str] = ()) -> Compiled:
     """load -> presets -> resolve passes -> [model names] -> lower -> advisor.
     Raises a RecipeError subclass for a bad recipe, CatalogueError for a name
     that matches several of the catalogue's files, AdviceError for what the
-    advisor refuses (with `strict`, its warnings as well)."""
-    done = _lowered(resolve(source, overrides, presets), strict)
+    advisor refuses (with `strict`, its warnings as well). `allow`: folders a
+    recipe may read beyond its own (--allow-path)."""
+    done = _lowered(resolve(source, overrides, presets, allow), strict)
     return done if catalogue is None else complete_names(done, catalogue, strict)
 
 
@@ -89,7 +92,7 @@ def _lowered(recipe: Recipe, strict: bool) -> Compiled:
     return Compiled(recipe, graph, findings)
 
 
-def _loaded(source: Source, presets: Sequence[str]) -> Loaded:
+def _loaded(source: Source, presets: Sequence[str], allow: Sequence[str] = ()) -> Loaded:
     if isinstance(source, tuple):
         doc, smap = source
         source = Loaded(smap.file, doc, smap, (), doc)
@@ -97,4 +100,4 @@ def _loaded(source: Source, presets: Sequence[str]) -> Loaded:
         if presets:   # they were merged (or not) when it was loaded; merging again would read them again
             raise ValueError("presets are given to load(), not to compile() of a loaded recipe")
         return source
-    return load(source, presets)
+    return load(source, presets, allow)

@@ -48,12 +48,37 @@ class SourceMap:
         self.file = file
         self._marks: dict = {}
         self._files: dict = {}
+        # parent path -> the paths set directly below it: `under` and `drop` then cost
+        # what they touch, not the whole map (a recipe of 30000 vars merged key by key).
+        self._below: dict = {}
         for path, (line, col) in (marks or {}).items():
             self.set(path, file, line, col)
 
     def set(self, path: Path, file: str, line: int, col: int) -> None:
-        self._marks[tuple(path)] = (line, col)
-        self._files[tuple(path)] = file
+        path = tuple(path)
+        if path not in self._marks:
+            for i in range(len(path)):
+                self._below.setdefault(path[:i], set()).add(path[:i + 1])
+        self._marks[path] = (line, col)
+        self._files[path] = file
+
+    def __deepcopy__(self, memo) -> "SourceMap":
+        # Keys are tuples of str/int and values (line, col) or a file name: all
+        # immutable, so copying the dicts is a deep copy, and far cheaper than one.
+        new = SourceMap(self.file)
+        new._marks, new._files = dict(self._marks), dict(self._files)
+        new._below = {k: set(v) for k, v in self._below.items()}
+        return new
+
+    def under(self, prefix: Path) -> list:
+        """`prefix` (if marked) and every marked path below it."""
+        out, todo = [], [tuple(prefix)]
+        while todo:
+            p = todo.pop()
+            if p in self._marks:
+                out.append(p)
+            todo.extend(self._below.get(p, ()))
+        return out
 
     def update(self, other: "SourceMap", prefix: Path = ()) -> None:
         """Take `other`'s marks (a later preset wins, as in the merge itself)."""
@@ -62,9 +87,14 @@ class SourceMap:
 
     def drop(self, path: Path) -> None:
         """Forget `path` and everything under it (a `null` removed the value)."""
-        n = len(path)
-        for p in [p for p in self._marks if p[:n] == tuple(path)]:
+        path = tuple(path)
+        for p in self.under(path):
             del self._marks[p], self._files[p]
+        todo = [path]
+        while todo:   # forget the index below it too, and `path` in its parent's
+            todo.extend(self._below.pop(todo.pop(), ()))
+        if path:
+            self._below.get(path[:-1], set()).discard(path)
 
     def locate(self, path: Path) -> Location:
         path = tuple(path)

@@ -4,6 +4,7 @@ class the held catalogue lacks. Real sockets, against tests/comfy_server.py."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from compiler.check.catalogue import absent_from
@@ -22,7 +23,8 @@ def fetches(srv) -> int:
 
 def sd15(tmp_path, lora: str = "tiny-sd15-char-a.safetensors"):
     path = tmp_path / "duo.yaml"
-    path.write_text(f"extends: {ROOT / 'recipes/sd15-duo.yaml'}\n"
+    shutil.copy(ROOT / "recipes/sd15-duo.yaml", tmp_path)   # a recipe extends only files beside it
+    path.write_text("extends: sd15-duo.yaml\n"
                     f"characters:\n  a: {{lora: {lora}}}\n", encoding="utf-8")
     return lower(resolve_file(str(path)))
 

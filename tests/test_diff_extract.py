@@ -3,6 +3,7 @@ files, run folders and git revisions; `recipe extract IMAGE` gives back the
 resolved recipe a run stored in its PNG, which compiles to the same bytes."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def diff(capsys, a, b):
 
 def variant(tmp_path: Path, name: str, extra: str) -> Path:
     path = tmp_path / name
-    path.write_text(f"extends: {SD15}\nname: sd15-duo\n{extra}", encoding="utf-8")
+    shutil.copy(SD15, tmp_path / "sd15-duo.yaml")   # a recipe extends only files beside it
+    path.write_text(f"extends: sd15-duo.yaml\nname: sd15-duo\n{extra}", encoding="utf-8")
     return path
 
 

@@ -13,6 +13,7 @@ import pytest
 from compiler import compile_file
 from compiler.check.catalogue import check_graph
 from compiler.comfy.object_info import Catalogue
+from compiler.errors import RecipeError
 from compiler.cli.main import main
 from compiler.ir.graph import Link
 
@@ -165,7 +166,10 @@ def test_resolved_recipe_with_an_image_recompiles_from_elsewhere(tmp_path):
     elsewhere = tmp_path / "run" / "recipe.resolved.yaml"
     elsewhere.parent.mkdir()
     elsewhere.write_text(resolved_yaml(recipe))
-    assert compile_file(str(elsewhere))[1].to_json() == graph.to_json()
+    # The image is outside the run folder: a resolved recipe is confined like any other.
+    with pytest.raises(RecipeError, match="outside the recipe's folder"):
+        compile_file(str(elsewhere))
+    assert compile_file(str(elsewhere), allow=[str(tmp_path)])[1].to_json() == graph.to_json()
 
 
 def test_run_uploads_the_image_before_queueing(comfy_server, tmp_path, capsys):

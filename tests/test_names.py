@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,8 +120,9 @@ def test_run_completes_names_from_the_servers_catalogue(comfy_server, tmp_path, 
 
 def test_a_sweep_completes_names_once_and_checks_against_that_catalogue(comfy_server, tmp_path, capsys):
     srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6", time_scale=0.005)
+    shutil.copy(ROOT / "recipes/sd15-duo.yaml", tmp_path)   # a recipe extends only files beside it
     recipe = tmp_path / "duo.yaml"
-    recipe.write_text(f"extends: {ROOT / 'recipes/sd15-duo.yaml'}\nname: duo\n"
+    recipe.write_text("extends: sd15-duo.yaml\nname: duo\n"
                       "characters: {a: {lora: x/tiny-sd15-char-a.safetensors}}\nsweep: {sampler.seed: [1, 2]}\n")
     code = main(["run", str(recipe), "--sweep", "--server", srv.url, "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

@@ -58,8 +58,10 @@ def test_a_loaded_recipe_compiles_again_and_again_from_copies():
 def test_a_document_and_source_map_compile_like_the_file(tmp_path):
     from compiler.resolve.presets import load_with_presets
     path = write(tmp_path, f"extends: {ROOT / 'recipes' / 'sd15-duo.yaml'}\nname: duo\n")
-    doc, source = load_with_presets(path)
-    assert pipeline.compile((doc, source)).graph.to_json() == pipeline.compile(path).graph.to_json()
+    from compiler.resolve.access import Roots
+    doc, source = load_with_presets(path, roots=Roots.of(path, [ROOT / "recipes"]))
+    assert pipeline.compile((doc, source)).graph.to_json() == \
+        pipeline.compile(path, allow=[ROOT / "recipes"]).graph.to_json()
     with pytest.raises(SchemaError) as err:
         pipeline.compile((doc, source), ["sampler.steps=0"])
     assert str(err.value) == "--set sampler.steps: must be ≥ 1, not 0"

@@ -25,7 +25,7 @@ except ImportError:   # tests/ is not a package: pytest puts it on sys.path inst
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RECIPE = f"""\
-extends: {ROOT / 'recipes/sd15-duo.yaml'}
+extends: sd15-duo.yaml
 name: duo
 vars: {{light: soft daylight}}
 characters:
@@ -40,6 +40,7 @@ sweep:
 def swept(tmp_path_factory) -> Path:
     """A finished 6-job sweep (one server, transcript 11), shared by this module."""
     tmp = tmp_path_factory.mktemp("report")
+    shutil.copy(ROOT / "recipes/sd15-duo.yaml", tmp)   # a recipe extends only files beside it
     (tmp / "duo.yaml").write_text(RECIPE, encoding="utf-8")
     with ComfyTestServer("11-success-sd15-checkpoint-two-characters-cfg6", time_scale=0.005) as srv:
         code = main(["run", str(tmp / "duo.yaml"), "--sweep", "--server", srv.url, "--out", str(tmp / "out")])

@@ -5,7 +5,10 @@ kept per job, several servers."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import pytest
 
 from compiler.cli.main import main
 from compiler.comfy.client import ComfyClient
@@ -17,7 +20,7 @@ from compiler.resolve.passes import resolve_file
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "11-success-sd15-checkpoint-two-characters-cfg6"
 RECIPE = f"""\
-extends: {ROOT / 'recipes/sd15-duo.yaml'}
+extends: sd15-duo.yaml
 name: duo
 vars: {{light: soft daylight}}
 characters:
@@ -32,6 +35,7 @@ sweep:
 
 def recipe(tmp_path: Path, text: str = RECIPE) -> str:
     path = tmp_path / "duo.yaml"
+    shutil.copy(ROOT / "recipes/sd15-duo.yaml", tmp_path)   # a recipe extends only files beside it
     path.write_text(text, encoding="utf-8")
     return str(path)
 
@@ -172,12 +176,10 @@ def test_an_unreachable_server_is_left_out(comfy_server, capsys, tmp_path, close
     assert {j["server"] for j in data(folder)["jobs"]} == {srv.url}
 
 
-def test_no_server_at_all_fails_with_the_sweep_recorded(capsys, tmp_path, closed_port):
+def test_no_server_at_all_fails_before_resolving_and_writes_nothing(capsys, tmp_path, closed_port):
     code, folder, err = sweep(capsys, tmp_path, [f"127.0.0.1:{closed_port}"], "--sweep")
     assert code == 1 and "no server could be reached" in err
-    (sweep_folder,) = (tmp_path / "out" / "duo").iterdir()
-    d = data(sweep_folder)
-    assert d["status"] == "failed" and {j["status"] for j in d["jobs"]} == {"not run"}
+    assert not (tmp_path / "out").exists()
 
 
 def test_one_run_with_several_servers_is_refused(capsys, tmp_path):
@@ -211,3 +213,40 @@ def test_ctrl_c_stops_our_prompts_and_keeps_finished_runs(comfy_server, tmp_path
     assert deleted and set(stopped) <= set(deleted[0]["delete"])
     assert any(r.path == "/interrupt" for r in srv.requests)
     assert (folder / "report.html").is_file()
+
+
+@pytest.mark.parametrize("when", ["first-prompt", "all-queued"])
+def test_a_server_that_dies_mid_sweep_hands_its_jobs_to_the_other(when, comfy_server, capsys, tmp_path):
+    """Two transcript servers, one stopped after it took its first job (found
+    at the next submit) or once every job is queued (found by asking it while
+    waiting): every job still succeeds, on the survivor, and sweep.json and
+    the report name the dead server."""
+    import threading
+    import time
+    from comfy_server import ComfyTestServer
+    alive = comfy_server(SCENARIO, time_scale=0.02)
+    dying = ComfyTestServer(SCENARIO, time_scale=0.5).__enter__()   # slow: it dies holding jobs
+    url = dying.url
+
+    def kill_after_first_prompt():
+        deadline = time.monotonic() + 30
+        enough = (lambda: posts(dying)) if when == "first-prompt" else \
+            (lambda: posts(dying) and len(posts(dying)) + len(posts(alive)) >= 6)
+        while not enough() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        dying.__exit__(None, None, None)
+    killer = threading.Thread(target=kill_after_first_prompt, daemon=True)
+    killer.start()
+    code, folder, err = sweep(capsys, tmp_path, [url, alive.url], "--sweep", "--timeout", "60")
+    killer.join(10)
+    assert code == 0, err
+    d = data(folder)
+    assert [j["status"] for j in d["jobs"]] == ["success"] * 6
+    assert {j["server"] for j in d["jobs"]} == {alive.url}
+    assert all(j["images"] for j in d["jobs"])
+    (down,) = d["servers_down"]
+    assert down["server"] == url and down["moved_jobs"] and url in down["reason"]
+    if when == "all-queued":   # nothing more to submit there: found by asking it
+        assert down["reason"].startswith("stopped answering mid-sweep")
+    assert f"warning: {url} is down" in err
+    assert f"server {url} went down" in (folder / "report.html").read_text()

@@ -4,6 +4,7 @@ consecutive prompts share the most of ComfyUI's cache."""
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SD15 = ROOT / "recipes" / "sd15-duo.yaml"
 
 AB = f"""\
-extends: {SD15}
+extends: sd15-duo.yaml
 name: duo
 vars: {{light: soft daylight}}
 characters:
@@ -41,6 +42,7 @@ sweep:
 
 def write(tmp_path: Path, text: str, name: str = "duo.yaml") -> str:
     path = tmp_path / name
+    shutil.copy(SD15, tmp_path / "sd15-duo.yaml")   # a recipe extends only files beside it
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return str(path)
 
@@ -112,14 +114,14 @@ def test_a_plain_run_ignores_them_and_compiles_as_without(tmp_path, capsys):
     ("variants: [a, b]", "duo.yaml:3:1 variants: must be a mapping, not a list"),
 ])
 def test_bad_pieces_are_located(tmp_path, piece, message):
-    path = write(tmp_path, f"extends: {SD15}\nname: duo\n{piece}\n")
+    path = write(tmp_path, f"extends: sd15-duo.yaml\nname: duo\n{piece}\n")
     with pytest.raises(RecipeError) as err:
         resolve_file(path)
     assert message in str(err.value).replace(str(tmp_path) + "/", "")
 
 
 def test_a_bad_value_names_the_job_and_points_into_the_sweep(tmp_path):
-    path = write(tmp_path, f"extends: {SD15}\nname: duo\nsweep:\n  sampler.steps: [4, 0]\n")
+    path = write(tmp_path, f"extends: sd15-duo.yaml\nname: duo\nsweep:\n  sampler.steps: [4, 0]\n")
     plan = plan_jobs(path, sweep=True)
     resolve_job(path, plan.jobs[0])
     with pytest.raises(RecipeError) as err:
@@ -128,7 +130,7 @@ def test_a_bad_value_names_the_job_and_points_into_the_sweep(tmp_path):
 
 
 def test_an_unknown_key_in_a_variant_points_at_the_variant(tmp_path):
-    path = write(tmp_path, f"extends: {SD15}\nname: duo\nvariants:\n  x: {{sampler: {{stpes: 3}}}}\n")
+    path = write(tmp_path, f"extends: sd15-duo.yaml\nname: duo\nvariants:\n  x: {{sampler: {{stpes: 3}}}}\n")
     with pytest.raises(RecipeError) as err:
         resolve_job(path, plan_jobs(path, ["x"]).jobs[0])
     assert str(err.value) == f"{path}:4:17 sampler.stpes: in job `x`: unknown key `stpes` (did you mean `steps`?)"
@@ -140,7 +142,7 @@ def test_cli_refuses_unknown_variant_and_missing_sweep_before_any_server(tmp_pat
     assert main(["run", path, "--variant", "softr", "--server", server, "--out", str(tmp_path)]) == 2
     assert "no variant `softr` in the recipe (it has: base, softer, draft) (did you mean `softer`?)" \
         in capsys.readouterr().err
-    plain = write(tmp_path, f"extends: {SD15}\n", "plain.yaml")
+    plain = write(tmp_path, f"extends: sd15-duo.yaml\n", "plain.yaml")
     assert main(["run", plain, "--sweep", "--server", server, "--out", str(tmp_path)]) == 2
     assert "the recipe has no `sweep:`" in capsys.readouterr().err
     assert not (tmp_path / "duo").exists()
@@ -201,16 +203,17 @@ def test_a_six_job_sweep_reads_each_file_once(tmp_path, monkeypatch):
     (tmp_path / "presets").mkdir()
     preset = write(tmp_path, "sampler: {cfg: 5.0}\n", "presets/calm.yaml")
     reads: collections.Counter = collections.Counter()
-    read_bytes = Path.read_bytes
+    import compiler.resolve.loader as loader
+    read_regular = loader.read_regular
 
-    def counting(self):   # the loader's one read of a file (compiler/resolve/loader.py)
-        reads[os.path.realpath(self)] += 1
-        return read_bytes(self)
+    def counting(path, limit):   # the loader's one read of a file (compiler/resolve/loader.py)
+        reads[os.path.realpath(path)] += 1
+        return read_regular(path, limit)
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    monkeypatch.setattr(loader, "read_regular", counting)
     args = argparse.Namespace(file=path, variants=[], sweep=True, presets=["calm"], overrides=["sampler.steps=3"],
                               strict=False)
     plan, compiled = compile_jobs(args)
     assert len(compiled) == 6 and all(c.recipe.sampler.cfg == 5.0 for c in compiled)
     assert {c.recipe.sampler.seed for c in compiled} == {1, 2, 3}
-    assert reads == {os.path.realpath(p): 1 for p in (path, SD15, preset)}
+    assert reads == {os.path.realpath(p): 1 for p in (path, tmp_path / "sd15-duo.yaml", preset)}

@@ -6,6 +6,13 @@ own thread and through the lane's `client`; the follower waits for the lane's
 prompts in queue order on one WebSocket, through its own `reader` client (a
 requests Session is not thread-safe), and hands each finished job to
 `on_done`. `inflight` is shared with the dispatcher under one Condition.
+
+A server can die mid-sweep. The follower would then wait out its idle
+timeout, so the dispatcher also asks each busy lane's server (`alive`) while
+it waits; after MISSES failed answers in a row the lane goes `down` and
+`take_back` hands its queued and in-flight jobs to the dispatcher, which
+gives them to the other servers. Whatever the lane's follower learns later
+about a job it no longer holds is dropped.
 """
 from __future__ import annotations
 
@@ -27,6 +34,9 @@ __all__ = ["Lane"]
 
 Done = Callable[[int, RunRecord, Optional[RecipeError]], None]
 
+MISSES = 2          # failed answers in a row before a lane's server counts as gone
+PROBE_EVERY = 0.5   # seconds between those questions, while the dispatcher waits
+
 
 class Lane:
     """One server: its connections, its catalogue, the prompts we have queued there."""
@@ -45,6 +55,7 @@ class Lane:
         self.down = ""                      # why this server gets no more jobs
         self.closing = False
         self.thread: Optional[threading.Thread] = None
+        self.misses, self.probed = 0, 0.0
 
     def open(self, compiled: Sequence) -> Dict[int, Optional[RecipeError]]:
         """Connect and check every job against this server's catalogue: for
@@ -73,6 +84,31 @@ class Lane:
         except RunError:
             return float("inf")
 
+    def alive(self, now: float) -> bool:
+        """False once the server has not answered MISSES questions in a row
+        (asked at most every PROBE_EVERY s; from the dispatcher's thread)."""
+        if self.down:
+            return False
+        if now - self.probed < PROBE_EVERY:
+            return True
+        self.probed = now
+        try:
+            self.client.queue()
+            self.misses = 0
+        except ConnectError as exc:
+            self.misses += 1
+            if self.misses >= MISSES:
+                self.down = f"stopped answering mid-sweep: {exc}"
+        except RunError:
+            self.misses = 0   # it answered, if oddly: alive
+        return not self.down
+
+    def take_back(self) -> list:
+        """Under the Condition, after `down` was set: our jobs here, to go elsewhere."""
+        jobs = list(self.inflight)
+        self.inflight.clear()
+        return jobs
+
     def submit(self, c, record: RunRecord) -> None:
         """Check and queue one job (a Compiled) whose run folder is prepared, on
         the lane's one socket. Raises RecipeError; a ConnectError marks the lane down."""
@@ -99,6 +135,8 @@ class Lane:
                 index, record = self.inflight[0]
             error = self._collect(compiled[index], record)
             with self.cond:
+                if not self.inflight or self.inflight[0][1] is not record:
+                    return   # taken back (the server went down): the job runs elsewhere
                 self.inflight.popleft()
                 self.cond.notify_all()
             on_done(index, record, error)
@@ -110,7 +148,8 @@ class Lane:
             finish(self.reader, c.recipe, c.graph, record, outcome, quiet)
             return None
         except RecipeError as exc:
-            record.fail(exc)
+            if not self.down:   # a job taken back has a new run folder: leave it alone
+                record.fail(exc)
             return exc
         except Exception as exc:   # a bug here must cost one job, not the others' results
             error = RunError(f"internal error: {type(exc).__name__}: {exc}")

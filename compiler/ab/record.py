@@ -95,6 +95,13 @@ class SweepRecord:
         self.say(f"[{done}/{self.total} done] {self._labels[index]}: {status}"
                  + (f": {str(error).splitlines()[0]}" if error else f", {len(images)} image(s)"))
 
+    def server_down(self, server: str, reason: str, moved: List[int]) -> None:
+        """A server stopped answering mid-sweep; `moved`: the jobs it gave back."""
+        with self._lock:
+            self.data.setdefault("servers_down", []).append(
+                {"server": server, "reason": reason, "moved_jobs": list(moved), "at": timestamp()})
+            self.write()
+
     def close_all(self, status: str, why: str) -> None:
         """Every job not yet queued is "not run" (its run folder too, if it has one)."""
         with self._lock:

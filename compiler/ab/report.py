@@ -80,6 +80,10 @@ def render_report(folder: Path, data: dict) -> str:
         f'{_e(data.get("created_at", ""))} · run order {_e(" ".join(str(i + 1) for i in order))}</p>',
         _missing(folder, data),
     ]
+    for down in data.get("servers_down") or []:   # failover: say which server died, and what moved
+        parts.append(f'<p class="meta down">server {_e(down.get("server", "?"))} went down: '
+                     f'{_e(down.get("reason", ""))}; {len(down.get("moved_jobs") or [])} job(s) '
+                     f'moved to the other servers</p>')
     if (folder / "contact.png").is_file():
         parts.append('<img class="sheet" src="contact.png" alt="contact sheet">')
     parts.append('<div class="grid">')

@@ -15,9 +15,15 @@ with room (GET /queue), and picks for that server the job that best follows
 the last one it got (order.nearest), so each server's cache stays warm. No
 server idles between jobs. A job that fails is recorded in its run folder and
 in sweep.json, and the others go on.
+
+A server that stops answering mid-sweep (a failed submit, or its lane's
+`alive` check while the dispatcher waits) is marked down with the reason, in
+sweep.json and the report; its queued and in-flight jobs go back to the
+remaining ones, each with a fresh run folder, for the other servers.
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from compiler.ab.lanes import Lane
+from compiler.ab.lanes import PROBE_EVERY, Lane
 from compiler.ab.order import footprint, greedy_order, nearest, reexecuted
 from compiler.ab.record import FINISHED, SweepRecord
 from compiler.ab.variants import Job, Plan
@@ -34,7 +40,7 @@ from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
 from compiler.run.folder import RunRecord, prepare
 
-__all__ = ["Compiled", "run_sweep", "FINISHED"]
+__all__ = ["Compiled", "check_servers", "run_sweep", "FINISHED"]
 
 
 @dataclass
@@ -117,6 +123,7 @@ class Sweep:
             self.remaining.remove(index)
             self._submit(lane, index)
         for index in list(self.remaining):   # their servers went away
+            self.remaining.remove(index)
             self._record_unrun(index, "no server that fits this job is left")
 
     def _reject_misfits(self) -> None:
@@ -126,8 +133,8 @@ class Sweep:
             self._record_unrun(index, error)
 
     def _lane_with_room(self) -> Optional[Lane]:
-        with self.cond:
-            while True:
+        while True:
+            with self.cond:
                 usable = [lane for lane in self.lanes if not lane.down
                           and any(lane.index in self.fits[i] for i in self.remaining)]
                 if not usable:
@@ -135,8 +142,29 @@ class Sweep:
                 room = [lane for lane in usable if len(lane.inflight) <= self.ahead]
                 if room:
                     break
-                self.cond.wait(0.5)
+                self.cond.wait(PROBE_EVERY)
+            self._watch()
         return self._least_loaded(room)
+
+    def _watch(self) -> None:
+        """Ask each lane with our prompts whether its server still answers."""
+        now = time.monotonic()
+        for lane in self.lanes:
+            if lane.thread and not lane.down and lane.inflight and not lane.alive(now):
+                self._lost(lane)
+
+    def _lost(self, lane: Lane) -> None:
+        """`lane` is down: its jobs go back to the others, and it is said so."""
+        with self.cond:
+            jobs = lane.take_back()
+            for index, _ in jobs:
+                if index not in self.remaining:
+                    self.remaining.append(index)
+                self.record.job(index, status="planned", moved_from=lane.server)
+            self.cond.notify_all()
+        self.record.server_down(lane.server, lane.down, [index for index, _ in jobs])
+        self.say(f"warning: {lane.server} is down ({lane.down}); "
+                 f"{len(jobs)} of its job(s) go to the other servers")
 
     def _pick(self, lane: Lane) -> Optional[int]:
         candidates = [i for i in self.remaining if lane.index in self.fits[i]]
@@ -147,7 +175,10 @@ class Sweep:
     def _prepare(self, index: int, lane: Lane) -> RunRecord:
         """A normal run folder, named by job inside the sweep folder."""
         c = self.compiled[index]
-        record = prepare(c.recipe, c.graph, self.folder, lane.client, folder=self.record.run_folder(index))
+        folder = self.record.run_folder(index)
+        if folder.exists():   # a job taken back from a server that went down: start it afresh
+            shutil.rmtree(folder)
+        record = prepare(c.recipe, c.graph, self.folder, lane.client, folder=folder)
         record.update(sweep={"folder": "..", "job": index, "label": c.job.label,
                              "overrides": list(c.job.overrides)})
         return record
@@ -160,6 +191,10 @@ class Sweep:
             lane.submit(c, record)
         except RecipeError as exc:
             self.submitting = None
+            if lane.down:   # the server went away: this job and its others go elsewhere
+                self.remaining.append(index)
+                self._lost(lane)
+                return
             record.fail(exc)
             self.record.done(index, record, exc)
             return
@@ -183,12 +218,19 @@ class Sweep:
 
     # -- the end -----------------------------------------------------------------------
     def drain(self) -> None:
-        with self.cond:
-            while any(lane.inflight for lane in self.lanes if lane.thread):
-                self.cond.wait(0.5)
-            for lane in self.lanes:
-                lane.closing = True
-            self.cond.notify_all()
+        """Wait for every job; those a dying server hands back are dispatched again."""
+        while True:
+            with self.cond:
+                if not self.remaining and not any(lane.inflight for lane in self.lanes if lane.thread):
+                    for lane in self.lanes:
+                        lane.closing = True
+                    self.cond.notify_all()
+                    break
+                if not self.remaining:
+                    self.cond.wait(PROBE_EVERY)
+            self._watch()
+            if self.remaining:
+                self.dispatch()
         for lane in self.lanes:
             lane.close()
 
@@ -215,6 +257,23 @@ class Sweep:
 
     def finish(self) -> None:
         self.record.finish()
+
+
+def check_servers(servers: Sequence[str], make_client: Callable) -> Dict[str, str]:
+    """Ask each server once (GET /queue) before any job is resolved: {server:
+    why not} for those that do not answer. Raises ConnectError, having
+    written nothing, when none does: a 1000-job sweep against a dead server
+    should not resolve 1000 jobs first."""
+    silent = {}
+    for server in servers:
+        try:
+            make_client(server).queue()
+        except RunError as exc:
+            silent[server] = str(exc)
+    if silent and len(silent) == len(servers):
+        reasons = "; ".join(f"{s}: {why}" for s, why in silent.items())
+        raise ConnectError(f"no server could be reached: {reasons}")
+    return silent
 
 
 def run_sweep(plan: Plan, compiled: Sequence[Compiled], servers: Sequence[str], make_client: Callable,

@@ -72,19 +72,46 @@ def cmd_extract(args) -> int:
 
 # -- recipe run --variant / --sweep --------------------------------------------------------
 
-def compile_jobs(args, catalogue=None) -> tuple:
+MAX_CHECKED_JOBS = 256   # `recipe check` of a sweep: enough to meet every axis value, not a 1000-job run
+
+
+def check_jobs(args) -> int:
+    """`recipe check` of a recipe with `variants:` / `sweep:`: every variant
+    and (up to MAX_CHECKED_JOBS of) the sweep's jobs compiled, so a typo there
+    is found now, not at `run --variant`. Returns how many jobs were checked."""
+    from compiler import pipeline
+    from compiler.ab.variants import compile_job, load_spec, plan_jobs
+    from compiler.errors import SchemaError
+    loaded = pipeline.load(args.file, args.presets, allow=getattr(args, "allow", ()))
+    variants, sweep, _ = load_spec(loaded)
+    plans = ([plan_jobs(loaded, list(variants))] if variants else []) + ([plan_jobs(loaded, (), True)] if sweep else [])
+    jobs = [job for plan in plans for job in plan.jobs][:MAX_CHECKED_JOBS]
+    problems = []
+    for job in jobs:
+        try:
+            compile_job(loaded, job, args.overrides, args.strict)
+        except RecipeError as exc:
+            problems.extend(getattr(exc, "errors", None) or [exc])
+    if problems:
+        raise SchemaError(problems)
+    return len(jobs)
+
+
+def compile_jobs(args, planned: Callable[[], object] = lambda: None, catalogue=None) -> tuple:
     """(plan, compiled jobs): every job resolved, lowered and advised before
     anything is queued, so a bad value in job 5 costs no server time. The
     recipe and its presets are read once; each job compiles from a copy.
-    Then, with a server's catalogue (`catalogue()`, asked only once every job
+    `planned` runs once the jobs are known, before any is resolved. Then,
+    with a server's catalogue (`catalogue()`, asked only once every job
     compiled), model names are completed from it."""
     from compiler import pipeline
     from compiler.ab.sweep import Compiled
     from compiler.ab.variants import compile_job, job_error, plan_jobs
     from compiler.check.names import match_names
     from compiler.diff import diff_documents
-    loaded = pipeline.load(args.file, args.presets)
+    loaded = pipeline.load(args.file, args.presets, allow=getattr(args, "allow", ()))
     plan = plan_jobs(loaded, args.variants, args.sweep)
+    planned()
     done = [compile_job(loaded, job, args.overrides, args.strict) for job in plan.jobs]
     server = catalogue() if catalogue is not None else None
     base = pipeline.resolve(loaded, args.overrides)
@@ -104,9 +131,12 @@ def compile_jobs(args, catalogue=None) -> tuple:
 
 
 def run_jobs(args, make_client: Callable, cache_dir: Path) -> int:
-    from compiler.ab.sweep import run_sweep
+    from compiler.ab.sweep import check_servers, run_sweep
+    # A wrong --variant is said first; then, before resolving every job and
+    # writing anything, that some server answers.
     held: dict = {}   # the catalogue fetched to complete model names: its lane checks against it
-    plan, compiled = compile_jobs(args, lambda: _first_catalogue(args.server, make_client, cache_dir, held))
+    plan, compiled = compile_jobs(args, planned=lambda: check_servers(args.server, make_client),
+                                  catalogue=lambda: _first_catalogue(args.server, make_client, cache_dir, held))
     say = lambda text: print(text, file=sys.stderr, flush=True)   # noqa: E731
     sweep = run_sweep(plan, compiled, args.server, make_client, Path(args.out), say=say,
                       cache_dir=cache_dir, held=held)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "server_catalogue",
-           "write_or_print"]
+           "write_output", "write_or_print"]
 
 
 def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=None):
@@ -19,13 +19,14 @@ def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=N
     function that fetches one: it is called only once the recipe compiled,
     so a refused recipe costs no server a request."""
     from compiler import pipeline
+    from compiler.errors import printable
     strict = strict or getattr(args, "strict", False)
-    done = pipeline.compile(args.file, args.overrides, args.presets, strict=strict)
+    done = pipeline.compile(args.file, args.overrides, args.presets, strict=strict, allow=getattr(args, "allow", ()))
     catalogue = catalogue() if callable(catalogue) else catalogue
     if catalogue is not None:
         done = pipeline.complete_names(done, catalogue, strict)
     for f in (*done.notices, *done.findings) if not quiet else ():
-        print(f.format(), file=sys.stderr)
+        print(printable(f.format()), file=sys.stderr)
     return done.recipe, done.graph
 
 
@@ -48,11 +49,21 @@ def catalogue_from(args):
     return Catalogue(ComfyClient(args.server).object_info(), args.server)
 
 
-def write_or_print(path, text: str, note: str = "") -> None:
-    """Write `text` atomically to `path`, or print it to stdout when no path."""
+def write_output(path, text: str, what: str) -> None:
+    """Write `text` to the file named on the command line: a folder, or a place
+    that cannot be written, is one line and exit 2, not a traceback."""
+    from compiler.errors import Location, RecipeError
     from compiler.files import write_atomic
-    if path:
+    try:
         write_atomic(path, text)
+    except OSError as exc:
+        raise RecipeError(f"cannot write the {what} here: {exc.strerror or exc}", Location(str(path))) from None
+
+
+def write_or_print(path, text: str, note: str = "", what: str = "graph") -> None:
+    """Write `text` atomically to `path`, or print it to stdout when no path."""
+    if path:
+        write_output(path, text, what)
         print(f"wrote {path}{note}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -12,8 +12,8 @@ from typing import Callable, List, Mapping, Optional
 from compiler._version import __version__
 from compiler.cli import ab as cli_ab, export as cli_export, profile as cli_profile, run as cli_run, watch as cli_watch
 from compiler.cli import importer as cli_import, init as cli_init, probe as cli_probe
-from compiler.cli.common import catalogue_from, compile_checked, write_or_print
-from compiler.errors import Location, RecipeError
+from compiler.cli.common import catalogue_from, compile_checked, write_or_print, write_output
+from compiler.errors import Location, RecipeError, printable
 
 __all__ = ["main"]
 
@@ -24,6 +24,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="override one key for this command, e.g. --set sampler.seed=7 (repeatable)")
     p.add_argument("--preset", dest="presets", action="append", default=[], metavar="NAME",
                    help="merge a preset over the recipe, e.g. --preset speed (repeatable)")
+    p.add_argument("--allow-path", dest="allow", action="append", default=[], metavar="DIR",
+                   help="let the recipe read files (presets, images, masks) under DIR too; by default it reads "
+                        "only its own folder and ../presets (repeatable)")
 
 
 def _server_opts(p: argparse.ArgumentParser, required: bool) -> None:
@@ -72,10 +75,9 @@ COMMAND_MODULES = (cli_run, cli_watch, cli_export, cli_ab, cli_profile, cli_prob
 
 def cmd_compile(args) -> int:
     from compiler.resolve.written import resolved_yaml
-    from compiler.files import write_atomic
     recipe, graph = compile_checked(args)
     if args.resolved:
-        write_atomic(args.resolved, resolved_yaml(recipe))
+        write_output(args.resolved, resolved_yaml(recipe), "resolved recipe")
     write_or_print(args.output, graph.to_json(), f" ({len(graph.nodes)} nodes)")
     return 0
 
@@ -83,12 +85,14 @@ def cmd_compile(args) -> int:
 def cmd_resolve(args) -> int:
     from compiler import pipeline
     from compiler.resolve.written import resolved_yaml
-    sys.stdout.write(resolved_yaml(pipeline.resolve(args.file, args.overrides, args.presets)))
+    sys.stdout.write(resolved_yaml(pipeline.resolve(args.file, args.overrides, args.presets,
+                                                            allow=args.allow)))
     return 0
 
 
 def cmd_check(args) -> int:
     recipe, graph = compile_checked(args)
+    cli_ab.check_jobs(args)
     if args.cost:
         _print_cost(args, recipe, graph)
     print(f"ok: {recipe.source} passes the advisor's checks", file=sys.stderr)
@@ -180,6 +184,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return handler(args)
     except RecipeError as exc:
         for line in exc.lines():
+            line = printable(line)
             print(f"error: {line}" if not line.startswith(("warning:", "error:")) else line, file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -190,7 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # a bug in recipe itself: one line, traceback on request
         if os.environ.get("RECIPE_DEBUG"):
             raise
-        print(f"internal error: {type(exc).__name__}: {exc} (set RECIPE_DEBUG=1 for a traceback, "
+        print(f"internal error: {type(exc).__name__}: {printable(str(exc))} (set RECIPE_DEBUG=1 for a traceback, "
               f"and please report it)", file=sys.stderr)
         return 1
 

@@ -29,6 +29,7 @@ def cmd_probe(args) -> int:
     compile_checked(args)   # the advisor's errors stop a probe as they stop a run
     client = client_for(args.server, args)
     result = probe_file(args.file, client, Path(args.out), overrides=args.overrides, presets=args.presets,
+                        allow=args.allow,
                         steps=args.steps, strength=args.strength,
                         catalogues=CatalogueProvider(client, cache_dir()),
                         reporter_for=lambda graph: make_reporter(graph, sys.stderr,

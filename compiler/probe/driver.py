@@ -39,8 +39,10 @@ def _stderr(text: str) -> None:
 def probe_file(path: str, client: ComfyClient, out: Path, *, overrides: Sequence[str] = (),
                presets: Sequence[str] = (), steps: Optional[int] = None, strength: Optional[float] = None,
                say: Callable[[str], None] = _stderr, reporter_for: Optional[Callable[[Graph], Reporter]] = None,
-               catalogues: Optional[CatalogueProvider] = None) -> ProbeResult:
-    base, _ = compile_render(path, overrides, presets)
+               catalogues: Optional[CatalogueProvider] = None, allow: Sequence[str] = ()) -> ProbeResult:
+    from compiler import pipeline
+    source = pipeline.load(path, presets, allow=allow)   # read once, confined (--allow-path) like a run
+    base, _ = compile_render(source, overrides, ())
     renders = plan(base, steps, strength)
     catalogues = catalogues or CatalogueProvider(client)   # one per probe: every render checks the same server
     reporter_for = reporter_for or (lambda graph: make_reporter(graph, sys.stderr, plain=True))
@@ -50,7 +52,7 @@ def probe_file(path: str, client: ComfyClient, out: Path, *, overrides: Sequence
         return run_prepared(record, recipe, graph, client, reporter=reporter_for(graph),
                             catalogues=catalogues).data
 
-    folder, done = run_renders(path, overrides, presets, renders, Path(out), run, say, catalogues.get())
+    folder, done = run_renders(source, overrides, (), renders, Path(out), run, say, catalogues.get())
     analysis = analyse(done)
     recipe = done[0].recipe
     panels = [Panel(title(cid, recipe.lora_mode, r), *analysis.deltas[cid]) for cid, r in analysis.results.items()]

@@ -84,10 +84,10 @@ def plan(recipe: Recipe, steps: Optional[int] = None, strength: Optional[float] 
         [Render(f"char-{c.id}", c.id, common + tuple(strength_overrides(recipe, c.id, strength))) for c in chars]
 
 
-def compile_render(path: str, overrides: Sequence[str], presets: Sequence[str],
+def compile_render(path, overrides: Sequence[str], presets: Sequence[str],
                    catalogue=None) -> Tuple[Recipe, Graph]:
-    """The pipeline's resolve, lowered with PROBE (zero-strength LoRA nodes
-    kept, the final latent saved). The advisor runs once, on the recipe as
+    """The pipeline's resolve (of a path, or of what pipeline.load gave), lowered
+    with PROBE (zero-strength LoRA nodes kept, the final latent saved). The advisor runs once, on the recipe as
     the user wrote it (cli/probe.py), not on each zero-strength render."""
     from compiler import pipeline
     from compiler.check.names import match_names

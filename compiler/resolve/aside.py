@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import jsonschema
-
 from compiler.errors import SchemaError
-from compiler.resolve.schema import explain, load_schema
+from compiler.resolve.schema import explain, load_schema, validator_for
 from compiler.source import SourceMap
 
 __all__ = ["AB_KEYS", "check_pieces", "strip_variants"]
@@ -23,11 +21,10 @@ AB_KEYS = ("variants", "sweep")
 
 
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator():
     props = load_schema()["properties"]
     # Their own piece of the recipe schema: one source of truth for editors and for us.
-    return jsonschema.Draft202012Validator({"type": "object",
-                                            "properties": {k: props[k] for k in AB_KEYS}})
+    return validator_for({"type": "object", "properties": {k: props[k] for k in AB_KEYS}})
 
 
 def check_pieces(pieces: dict, source: SourceMap) -> None:

@@ -1,11 +1,12 @@
 """Stage 3, resolve: merged YAML document -> frozen `Recipe`.
 
     RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand,
-                      fill_defaults, render_templates, place_regions, attach_inputs,
-                      check_family)
+                      fill_defaults, check_size, render_templates, place_regions,
+                      attach_inputs, check_family, check_refine)
 
 (`extends:` and --preset were merged before, by presets.py; `variants:` and
-`sweep:` are checked and set aside by aside.py, for `recipe run --sweep`.)
+`sweep:` are checked and set aside by aside.py, for `recipe run --sweep`;
+attach_inputs, the pass that reads files, is inputs.py.)
 
 Each pass takes and returns the document (a plain dict) and may read the
 `Context`; errors are collected per pass and raised once. After the passes the
@@ -14,21 +15,21 @@ document, written as YAML, compiles to the identical graph.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Mapping, Sequence, Tuple
-
-import yaml
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from compiler.ir import regions
 from compiler.errors import Location, RecipeError, SchemaError
 from compiler.ir.families import FAMILIES, Family
 from compiler.ir.frozen import thaw
+from compiler.resolve.access import Roots
+from compiler.resolve.inputs import attach_inputs
+from compiler.resolve.loader import load_text
 from compiler.resolve.presets import load_with_presets
-from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Refine, Region, Sampler
+from compiler.ir.recipe import Canvas, Character, Hires, Lora, Model, Output, Recipe, Refine, Region, Sampler
 from compiler.resolve.schema import validate
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 from compiler.resolve.templates import render
@@ -44,25 +45,29 @@ class Context:
     overrides: Sequence[str] = ()
     boxes: Dict[str, Any] = field(default_factory=dict)
     files: Dict[str, Any] = field(default_factory=dict)     # key path -> InputFile
+    roots: Optional[Roots] = None                          # what it may read (None: the file's own folder)
 
     def loc(self, *path) -> Location:
         return self.source.locate(tuple(path))
 
 
 def resolve_file(path: str, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-                 display: str | None = None) -> Recipe:
+                 display: str | None = None, allow: Sequence[str] = ()) -> Recipe:
     """Load, presets, then the resolve passes (`compiler.pipeline` is the
-    driver that goes on to lower and advise)."""
+    driver that goes on to lower and advise). `allow`: see resolve/access.py."""
     display = display or str(path)
-    doc, source = load_with_presets(path, display, on_top=presets)
-    return resolve_loaded(doc, source, display, overrides)
+    roots = Roots.of(path, allow)
+    doc, source = load_with_presets(path, display, on_top=presets, roots=roots)
+    return resolve_loaded(doc, source, display, overrides, roots=roots)
 
 
-def resolve_loaded(doc: dict, source: SourceMap, file: str, overrides: Sequence[str] = ()) -> Recipe:
+def resolve_loaded(doc: dict, source: SourceMap, file: str, overrides: Sequence[str] = (),
+                   roots: Optional[Roots] = None) -> Recipe:
     """The resolve passes over a loaded, preset-merged document. `doc` and
-    `source` are changed in place: pass copies of anything shared."""
+    `source` are changed in place: pass copies of anything shared. `roots`:
+    the folders its images and masks may come from (default: its own)."""
     doc.setdefault("name", _stem_name(file))
-    return resolve_document(doc, Context(source, file, overrides))
+    return resolve_document(doc, Context(source, file, overrides, roots=roots or Roots.of(file)))
 
 
 def _stem_name(file: str) -> str:
@@ -84,18 +89,34 @@ def apply_overrides(doc: dict, ctx: Context) -> dict:
         where = Location("--set", 0, 0, name.strip())
         if not eq or not name.strip():
             raise RecipeError(f"`{item}` is not KEY=VALUE", Location("--set"))
-        try:
-            path = parse_key_path(name.strip())
-        except ValueError:
-            raise RecipeError(f"`{name.strip()}` is not a dotted key such as sampler.seed", where) from None
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            raise RecipeError(f"the value `{raw}` is not valid YAML", where) from None
+        path = _override_path(name.strip(), where)
+        value = _override_value(raw, where)
         _set_path(doc, path, value, where)
         ctx.source.drop(path)
         ctx.source.set(path, "--set", 0, 0)
     return doc
+
+
+def _override_path(name: str, where: Location) -> Path:
+    try:
+        path = parse_key_path(name)
+    except ValueError:
+        path = ()
+    if not path or any(p == "" for p in path):
+        raise RecipeError(f"`{name}` is not a dotted key such as sampler.seed", where)
+    if path[0] == "extends":   # merged before --set is applied: setting it would be silently ignored
+        raise RecipeError("`extends` cannot be set with --set; use --preset NAME", where)
+    return path
+
+
+def _override_value(raw: str, where: Location) -> Any:
+    if not raw.strip():
+        return ""
+    try:
+        return load_text(raw, "--set")[0]
+    except RecipeError as exc:   # the loader's bounds hold here too: digits, depth, tags
+        words = f"the value `{raw}` is not valid YAML" if exc.message.startswith("invalid YAML") else exc.message
+        raise RecipeError(words, where) from None
 
 
 def _set_path(doc: dict, path: Path, value: Any, where: Location) -> None:
@@ -202,12 +223,22 @@ def render_templates(doc: dict, ctx: Context) -> dict:
     base = {"vars": doc.get("vars", {}), "canvas": dict(doc["canvas"]),
             "characters": {cid: {"name": c["name"], "trigger": c["trigger"]}
                            for cid, c in doc["characters"].items()}}
+    written_scene = doc["scene"]
     for key in ("scene", "negative"):
         doc[key] = render(doc[key], base, ctx.loc(key))
+    problems = []
+    if not doc["characters"] and not doc["scene"]:
+        problems.append(RecipeError("nothing to draw: no characters and no scene", ctx.loc("characters")))
+    elif written_scene and not doc["scene"]:   # "" is the default; something written must say something
+        problems.append(RecipeError("the scene renders to nothing (blank)", ctx.loc("scene")))
     for cid, char in doc["characters"].items():
         local = {**base, "id": cid, "name": char["name"], "trigger": char["trigger"]}
         text = render(char["prompt"], local, ctx.loc("characters", cid, "prompt"))
         char["prompt"] = _trigger_first(text, char["trigger"])
+        if not char["prompt"].strip():   # the schema refuses "", but spaces or a template can render to it
+            problems.append(RecipeError("the prompt renders to nothing (blank)", ctx.loc("characters", cid, "prompt")))
+    if problems:
+        raise SchemaError(problems)
     return doc
 
 
@@ -232,38 +263,6 @@ def place_regions(doc: dict, ctx: Context) -> dict:
         ctx.boxes[cid] = box
     if problems:
         raise SchemaError(problems)
-    return doc
-
-
-# -- pass: local input files ----------------------------------------------------------
-
-def attach_inputs(doc: dict, ctx: Context) -> dict:
-    """Image and painted-mask paths become absolute (relative to the file that
-    wrote them), so the resolved recipe works from its run folder too, and
-    each file gets its content-derived server name."""
-    places = [("image", "file")] if "image" in doc else []
-    places += [("characters", cid, "region", "mask") for cid, c in doc["characters"].items()
-               if "mask" in c["region"]]
-    problems = []
-    for path in places:
-        node = doc
-        for part in path[:-1]:
-            node = node[part]
-        where = ctx.loc(*path)
-        full = (FsPath(where.file).parent / node[path[-1]]) if where.file not in ("--set", "--preset") \
-            else FsPath(node[path[-1]])
-        try:
-            data = full.resolve().read_bytes()
-        except OSError:
-            problems.append(RecipeError(f"file `{node[path[-1]]}` not found (looked at {full})", where))
-            continue
-        node[path[-1]] = str(full.resolve())
-        ctx.files[key_path(path)] = InputFile(key_path(path), str(full.resolve()),
-                                              f"{hashlib.sha256(data).hexdigest()[:12]}-{full.name}")
-    if problems:
-        raise SchemaError(problems)
-    if "image" in doc:
-        doc["image"].setdefault("resize", "crop")
     return doc
 
 
@@ -321,8 +320,21 @@ def check_refine(doc: dict, ctx: Context) -> dict:
 
 
 MIN_CROP = 64   # LatentCrop's smallest width and height, in pixels (nodes.py)
+MAX_PIXELS = 1 << 28   # per queued prompt, all images at their final size: 16384x16384 once
 
-RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults,
+
+def check_size(doc: dict, ctx: Context) -> dict:
+    """Each limit alone is sane; their product can ask a server for terapixels."""
+    scale = (doc.get("hires") or {}).get("scale", 1)
+    w, h, batch = doc["canvas"]["width"], doc["canvas"]["height"], doc["output"]["batch_size"]
+    total = w * h * batch * scale * scale
+    if total > MAX_PIXELS:
+        raise SchemaError([RecipeError(f"{w}x{h} x batch {batch} x hires {scale:g}² is {total:.3g} pixels; "
+                                       f"at most {MAX_PIXELS:.3g} per run", ctx.loc("canvas"))])
+    return doc
+
+
+RESOLVE_PASSES = (apply_overrides, strip_variants, check_schema, expand_shorthand, fill_defaults, check_size,
                   render_templates, place_regions, attach_inputs, check_family, check_refine)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import re
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
@@ -17,7 +19,7 @@ import jsonschema
 from compiler.errors import RecipeError, SchemaError
 from compiler.source import SourceMap
 
-__all__ = ["validate", "explain", "load_schema", "suggest"]
+__all__ = ["validate", "validator_for", "explain", "load_schema", "suggest"]
 
 
 @lru_cache(maxsize=1)
@@ -31,9 +33,31 @@ def load_schema() -> dict:
     return json.loads(_schema_text())
 
 
+def _strict_pattern(validator, pattern, instance, schema):
+    """`pattern` as the schema means it: Python's `$` also matches before a
+    final newline, so "ok\\n../../evil" passed `^...$`; `\\Z` does not."""
+    if validator.is_type(instance, "string") and not re.search(_END.sub(r"\\Z", pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_END = re.compile(r"(?<!\\)\$$")   # a final unescaped `$`
+
+# An integer is an int: JSON Schema counts 512.0 as one, and later stages then
+# get a float where they need an int (range(), bytearray(), node inputs).
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _strict_pattern},
+                                          type_checker=_TYPES)
+
+
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(load_schema())
+    return _Validator(load_schema())
+
+
+def validator_for(schema: dict):
+    """A validator with the recipe schema's rules (strict patterns and integers) for a piece of it."""
+    return _Validator(schema)
 
 
 def suggest(word: str, choices) -> str:
@@ -46,11 +70,27 @@ def suggest(word: str, choices) -> str:
 
 def validate(data: Any, source: SourceMap) -> None:
     """Raise SchemaError listing every problem in `data`, or return None."""
-    problems: List[RecipeError] = []
+    bad = dict(_non_finite(data, ()))
+    problems: List[RecipeError] = [RecipeError(f"must be a finite number, not {value}", source.locate(path))
+                                   for path, value in bad.items()]
+    said = {p.location.key_path for p in problems}   # NaN and inf: said once, not again as out of range
     for error in _validator().iter_errors(data):
-        problems.extend(explain(error, source))
+        problems.extend(p for p in explain(error, source) if p.location.key_path not in said)
     if problems:
         raise SchemaError(_dedupe(problems))
+
+
+def _non_finite(value: Any, path: tuple):
+    """(path, value) of every NaN and infinity: NaN passes every minimum and
+    maximum, and neither is JSON, so a graph must never carry one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, path + (i,))
 
 
 def _dedupe(problems: List[RecipeError]) -> List[RecipeError]:
@@ -131,7 +171,7 @@ def _one_of(error, path):
     whose required keys it has; otherwise say which types would do."""
     branch = _meant_branch(error.validator_value, error.instance)
     if branch is not None:
-        sub = jsonschema.Draft202012Validator(branch)
+        sub = _Validator(branch)
         found = list(sub.iter_errors(error.instance))
         for e in found:
             yield from _EXPLAIN.get(e.validator, _generic)(e, path + tuple(e.absolute_path))

@@ -238,6 +238,7 @@ def _collect(client: ComfyClient, history: dict, record: RunRecord, recipe: Reci
 def resume_run(folder: Path, client_for: Callable[[str], ComfyClient],
                plain: Optional[bool] = None) -> RunRecord:
     """Finish a run whose client went away: same prompt_id, same client_id."""
+    from compiler.resolve.access import ANYWHERE
     from compiler.resolve.passes import resolve_file
     record = RunRecord.load(Path(folder))
     if record.data.get("status") == "success":
@@ -245,7 +246,8 @@ def resume_run(folder: Path, client_for: Callable[[str], ComfyClient],
     pid, server = record.data.get("prompt_id"), (record.data.get("client") or {}).get("server")
     if not pid or not server:
         raise RecipeError("run.json has no prompt_id or server to resume from", Location(str(folder)))
-    recipe = resolve_file(str(record.folder / "recipe.resolved.yaml"))
+    # recipe wrote this file itself, with its inputs' absolute paths; resuming uploads nothing.
+    recipe = resolve_file(str(record.folder / "recipe.resolved.yaml"), allow=ANYWHERE)
     graph = Graph.from_api(json.loads((record.folder / "graph.api.json").read_text("utf-8")))
     client = client_for(server)
     reporter = make_reporter(graph, plain=plain)

@@ -28,6 +28,7 @@ from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 from compiler.comfy.client import ComfyClient
 from compiler.errors import Location, RecipeError, RunError
 from compiler.ir.graph import Graph
+from compiler.resolve.access import Roots
 from compiler.resolve.loader import load_file
 from compiler.resolve.presets import find_preset
 from compiler.run.progress import Reporter
@@ -50,8 +51,11 @@ def recipe_files(path: str, presets: Sequence[str] = ()) -> List[str]:
     tolerant: a file that does not parse (yet) still counts, so saving the
     fix is noticed."""
     found: List[str] = []
+    roots = Roots.of(path)   # only what the compile may read is watched (and so read) here
 
     def visit(file: Path) -> None:
+        if not roots.admits(str(file)):
+            return
         key = os.path.abspath(file)
         if key in found:
             return
