@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import jsonschema
-
 from compiler.errors import SchemaError
 from compiler.resolve.schema import explain, load_schema
 from compiler.source import SourceMap
@@ -23,7 +21,8 @@ AB_KEYS = ("variants", "sweep")
 
 
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> "jsonschema.Draft202012Validator":
+    import jsonschema   # only when there are pieces to check (see schema._validator)
     props = load_schema()["properties"]
     # Their own piece of the recipe schema: one source of truth for editors and for us.
     return jsonschema.Draft202012Validator({"type": "object",
@@ -32,6 +31,8 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def check_pieces(pieces: dict, source: SourceMap) -> None:
     """Schema errors of `variants:` / `sweep:`, worded and located like the rest."""
+    if not pieces:
+        return
     problems = [p for e in _validator().iter_errors(pieces) for p in explain(e, source)]
     if problems:
         raise SchemaError(problems)

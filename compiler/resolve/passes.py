@@ -31,7 +31,6 @@ from compiler.resolve.presets import load_with_presets
 from compiler.ir.recipe import Canvas, Character, Hires, InputFile, Lora, Model, Output, Recipe, Refine, Region, Sampler
 from compiler.resolve.schema import validate
 from compiler.source import Path, SourceMap, key_path, parse_key_path
-from compiler.resolve.templates import render
 from compiler.resolve.aside import strip_variants
 
 __all__ = ["resolve_file", "resolve_loaded", "resolve_document", "RESOLVE_PASSES", "Context"]
@@ -196,6 +195,16 @@ def _trigger_first(prompt: str, trigger: str) -> str:
     if trigger and not re.search(r"(?<!\w)" + re.escape(trigger) + r"(?!\w)", prompt, re.IGNORECASE):
         return f"{trigger}, {prompt}" if prompt else trigger
     return prompt
+
+
+def render(text: str, context: Mapping[str, Any], where: Location) -> str:
+    """templates.render, and jinja2 with it, only for text that can hold a
+    template: every Jinja2 delimiter starts with `{`. Other text comes out as
+    Jinja2 would give it: newlines normalised, stripped."""
+    if "{" in text:
+        from compiler.resolve.templates import render as jinja_render
+        return jinja_render(text, context, where)
+    return re.sub(r"\r\n?", "\n", text).strip()
 
 
 def render_templates(doc: dict, ctx: Context) -> dict:

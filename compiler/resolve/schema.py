@@ -12,8 +12,6 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Callable, List, Mapping
 
-import jsonschema
-
 from compiler.errors import RecipeError, SchemaError
 from compiler.source import SourceMap
 
@@ -32,7 +30,10 @@ def load_schema() -> dict:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> "jsonschema.Draft202012Validator":
+    # Imported here, not at the top: every module that wants `suggest` imports
+    # this one, and jsonschema costs a tenth of a second a cached run need not pay.
+    import jsonschema
     return jsonschema.Draft202012Validator(load_schema())
 
 
@@ -131,6 +132,7 @@ def _one_of(error, path):
     whose required keys it has; otherwise say which types would do."""
     branch = _meant_branch(error.validator_value, error.instance)
     if branch is not None:
+        import jsonschema   # loaded already: an error from it is being explained
         sub = jsonschema.Draft202012Validator(branch)
         found = list(sub.iter_errors(error.instance))
         for e in found:
