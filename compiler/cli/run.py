@@ -41,7 +41,7 @@ def add_commands(sub, common, server_opts) -> None:
 
 def cmd_run(args) -> int:
     from compiler.cli.common import cache_dir, client_for, compile_checked
-    from compiler.run.catalogues import CatalogueProvider
+    from compiler.run.catalogues import ClassCatalogues
     from compiler.run.progress import make_reporter
     from compiler.run.steps import run_recipe
     if args.variants or args.sweep:
@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
     client = client_for(args.server[0], args)
     reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None)
     record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter,
-                        catalogues=CatalogueProvider(client, cache_dir()))
+                        catalogues=ClassCatalogues(client, cache_dir()))
     print(record.folder)
     return 0
 

@@ -113,6 +113,16 @@ class ComfyClient:
     def object_info(self) -> dict:
         return self._json("GET", "/object_info")
 
+    def object_info_of(self, class_type: str) -> Optional[dict]:
+        """GET /object_info/{class}: that one class's entry, or None for a class
+        the server does not have (it answers `{}`)."""
+        path = f"/object_info/{quote(class_type, safe='')}"
+        body = self._json("GET", path)
+        entry = body.get(class_type)
+        if body and not isinstance(entry, dict):
+            raise ProtocolError(f"GET {path}: the answer has no entry for {class_type}")
+        return entry
+
     def system_stats(self) -> dict:
         body = self._json("GET", "/system_stats")
         if not isinstance(body.get("system"), dict):

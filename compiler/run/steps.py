@@ -53,7 +53,7 @@ def preflight(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunReco
                   system={k: system.get(k) for k in ("os", "python_version", "pytorch_version", "ram_total")},
                   devices=[{k: d.get(k) for k in ("name", "type", "vram_total")} for d in stats.get("devices", [])])
     catalogue = (catalogues or CatalogueProvider(client)).for_graphs([graph])
-    record.update(object_info_hash=catalogue.hash)
+    record.update(object_info_hash=catalogue.hash, object_info_scope=catalogue.scope)
     check_graph(graph, catalogue, recipe.locate)
     _upload_inputs(client, recipe, record)
     return catalogue
