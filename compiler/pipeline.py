@@ -16,20 +16,26 @@ once and compiles every job from that one `Loaded` (each compile works on a
 deep copy of its document and source map, so jobs cannot see each other).
 A `(document, SourceMap)` pair, as `load_with_presets` returns it, is taken
 too (and copied the same way).
+
+With a `cache` (compiler/cache.py, the caller's), a recipe path whose files,
+presets, inputs, --set and version are all unchanged comes back as it was
+compiled before, without loading, resolving or lowering it again: the
+modules that do those are imported only on a miss.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
 from compiler.check.advise import Finding, advise, raise_errors
 from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
-from compiler.lower import lower
-from compiler.resolve.passes import resolve_loaded
 from compiler.resolve.presets import Loaded, load_recipe
 from compiler.source import SourceMap
+
+if TYPE_CHECKING:
+    from compiler.cache import CompileCache
 
 __all__ = ["Compiled", "Loaded", "Source", "compile", "load", "resolve"]
 
@@ -52,19 +58,31 @@ def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str
     """Load, presets and the resolve passes: the frozen Recipe, not yet lowered or advised."""
     loaded = _loaded(source, presets)
     doc, smap = loaded.copy()
+    from compiler.resolve.passes import resolve_loaded   # here: a cached compile never needs it
     return resolve_loaded(doc, smap, loaded.file, overrides)
 
 
 def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-            strict: bool = False) -> Compiled:
+            strict: bool = False, cache: Optional["CompileCache"] = None) -> Compiled:
     """load -> presets -> resolve passes -> lower -> advisor. Raises a
     RecipeError subclass for a bad recipe, AdviceError for what the advisor
-    refuses (with `strict`, its warnings as well)."""
-    recipe = resolve(source, overrides, presets)
+    refuses (with `strict`, its warnings as well). Only what compiled is kept
+    in `cache`; errors are found again each time."""
+    path = os.fspath(source) if cache is not None and isinstance(source, (str, os.PathLike)) else None
+    if path is not None:
+        kept = cache.get(path, overrides, presets, strict)
+        if kept is not None:
+            return kept
+    loaded = _loaded(source, presets)
+    recipe = resolve(loaded, overrides)
+    from compiler.lower import lower
     graph = lower(recipe)
     findings = tuple(advise(recipe, graph))
     raise_errors(list(findings), strict)
-    return Compiled(recipe, graph, findings)
+    done = Compiled(recipe, graph, findings)
+    if path is not None:
+        cache.put(path, overrides, presets, strict, done, loaded.files)
+    return done
 
 
 def _loaded(source: Source, presets: Sequence[str]) -> Loaded:

@@ -15,8 +15,9 @@ def compile_checked(args, strict: bool = False, quiet: bool = False):
     errors (and, with --strict, warnings) raise there; the warnings left go
     to stderr here. Every command that makes a graph goes through here."""
     from compiler import pipeline
+    from compiler.cache import default_cache
     done = pipeline.compile(args.file, args.overrides, args.presets,
-                            strict=strict or getattr(args, "strict", False))
+                            strict=strict or getattr(args, "strict", False), cache=default_cache())
     for f in done.findings if not quiet else ():
         print(f.format(), file=sys.stderr)
     return done.recipe, done.graph

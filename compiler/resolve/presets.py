@@ -34,6 +34,7 @@ class Loaded:
     source: SourceMap
     presets: Tuple[str, ...]   # the --preset names merged over it
     written: Any               # the recipe file itself as written (a variant's `null` survives here)
+    files: Tuple[str, ...] = ()   # every file read: the recipe, each preset (what a compile cache hashes)
 
     def copy(self) -> Tuple[dict, SourceMap]:
         """A deep copy of the document and its source map, for passes that change them."""
@@ -59,7 +60,7 @@ def load_recipe(path: str, presets: Sequence[str] = (), display: str | None = No
     read = _ReadOnce()
     doc, source = load_with_presets(path, display, on_top=presets, read=read)
     written, _ = read(FsPath(path), display)
-    return Loaded(display, doc, source, tuple(presets), written)
+    return Loaded(display, doc, source, tuple(presets), written, tuple(dict.fromkeys(k[0] for k in read.seen)))
 
 
 def load_with_presets(path: str, display: str | None = None, on_top: Sequence[str] = (),
