@@ -17,7 +17,10 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Union[str, Path], data: Union[str, bytes]) -> Path:
+def write_atomic(path: Union[str, Path], data: Union[str, bytes], durable: bool = True) -> Path:
+    """`durable=False` skips the fsync: still atomic for every other process
+    (the rename is), but a power cut may lose it. For progress milestones
+    that a later durable write supersedes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -27,7 +30,8 @@ def write_atomic(path: Union[str, Path], data: Union[str, bytes]) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
