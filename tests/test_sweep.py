@@ -211,3 +211,13 @@ def test_ctrl_c_stops_our_prompts_and_keeps_finished_runs(comfy_server, tmp_path
     assert deleted and set(stopped) <= set(deleted[0]["delete"])
     assert any(r.path == "/interrupt" for r in srv.requests)
     assert (folder / "report.html").is_file()
+
+
+def test_system_stats_is_asked_once_per_server_not_once_per_job(comfy_server, capsys, tmp_path):
+    one, two = comfy_server(SCENARIO, time_scale=0.01), comfy_server(SCENARIO, time_scale=0.01)
+    code, folder, err = sweep(capsys, tmp_path, [one.url, two.url], "--sweep")
+    assert code == 0, err
+    for srv in (one, two):
+        assert posts(srv) and sum(1 for r in srv.requests if r.path == "/system_stats") == 1
+    assert all(json.loads((folder / j["folder"] / "run.json").read_text())["comfyui_version"] == "0.8.0"
+               for j in data(folder)["jobs"])

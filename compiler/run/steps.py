@@ -43,11 +43,12 @@ _HINTS = {"'Linear' object has no attribute 'temp'":
 
 
 def preflight(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
-              catalogues: Optional[CatalogueProvider] = None) -> Catalogue:
-    """The server's versions into run.json, the graph checked against its
-    catalogue (from `catalogues`, else fetched for this run alone), the
-    input images uploaded. Returns the catalogue checked against."""
-    stats = client.system_stats()
+              catalogues: Optional[CatalogueProvider] = None, stats: Optional[dict] = None) -> Catalogue:
+    """The server's versions into run.json (from `stats`, a GET /system_stats
+    answer the caller already has, e.g. once per server per sweep), the graph
+    checked against its catalogue (from `catalogues`, else fetched for this
+    run alone), the input images uploaded. Returns the catalogue checked against."""
+    stats = stats if stats is not None else client.system_stats()
     system = stats.get("system", {})
     record.update(status="checking", comfyui_version=system.get("comfyui_version"),
                   system={k: system.get(k) for k in ("os", "python_version", "pytorch_version", "ram_total")},
