@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from compiler.comfy.transport import parse_json
 from compiler.ir.nodes import TERMINAL_EVENTS
-from compiler.errors import ProtocolError, RunError, RunTimeout
+from compiler.errors import ProtocolError, RunError, RunTimeout, UnknownPrompt
 
 __all__ = ["Event", "Outcome", "Clock", "EventStream", "outcome_from_history", "TERMINAL"]
 
@@ -94,7 +94,8 @@ class Clock:
 class EventStream:
     """The WebSocket of one client_id; `wait` follows one prompt to its end.
 
-    `client` gives `address.ws_base`, `timeouts` and `history(prompt_id)`;
+    `client` gives `address.ws_base`, `timeouts` and `history(prompt_id)`
+    (and `finished(prompt_id)`, which asks /api/jobs where the server has it);
     `connect(url)` opens a socket with `send_text`, `receive(timeout)` and
     `close` (see transport.WebSocket)."""
 
@@ -156,9 +157,11 @@ class EventStream:
         if self._lossy and time.monotonic() - self._polled >= _LOSSY_POLL:
             self._polled = time.monotonic()
             try:
-                entry = self._client.history(prompt_id)
+                entry = self._finished(prompt_id)
                 if entry is not None:
                     return entry
+            except UnknownPrompt:
+                raise
             except RunError as exc:   # a hiccup: the socket may still bring the end
                 clock.error = exc
         event = self._receive(max(0.01, min(_TICK, clock.remaining())))
@@ -178,12 +181,14 @@ class EventStream:
         while True:
             clock.check()
             try:
-                entry = self._client.history(prompt_id)
+                entry = self._finished(prompt_id)
                 if entry is not None:
                     return entry
                 self._connect()
                 self._lossy, self._polled = True, 0.0   # poll history at once, then now and then
                 return None
+            except UnknownPrompt:
+                raise
             except RunError as exc:
                 clock.error = exc
             time.sleep(max(0.0, min(delay, clock.remaining())))
@@ -193,12 +198,17 @@ class EventStream:
         """History is written just before the final `executing`, but may lag (fact 3)."""
         delay = 0.02
         while True:
-            entry = self._client.history(prompt_id)
+            entry = self._finished(prompt_id)
             if entry is not None:
                 return entry
             clock.check()
             time.sleep(max(0.0, min(delay, clock.remaining())))
             delay = min(delay * 2, 0.5)
+
+    def _finished(self, prompt_id: str) -> Optional[dict]:
+        """The history entry once the prompt ended (client.finished), else None."""
+        finished = getattr(self._client, "finished", None)
+        return finished(prompt_id) if finished is not None else self._client.history(prompt_id)
 
     def _receive(self, timeout: float) -> Optional[Event]:
         """One frame as an Event; None if nothing came or the socket dropped (then _ws is None)."""

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from compiler.check.catalogue import check_graph
-from compiler.comfy.client import ComfyClient
+from compiler.comfy.client import ComfyClient, job_history
 from compiler.comfy.events import Event, EventStream, Outcome, outcome_from_history
 from compiler.comfy.object_info import Catalogue
 from compiler.comfy.workflow import to_ui
 from compiler.errors import (ExecutionError, InterruptedRun, Location, ProtocolError, RecipeError,
-                             RejectedError, RunError)
+                             RejectedError, RunError, UnknownPrompt)
 from compiler.files import write_atomic
 from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
@@ -261,15 +261,42 @@ def resume_run(folder: Path, client_for: Callable[[str], ComfyClient],
 
 def _resume_outcome(client: ComfyClient, record: RunRecord, reporter: Reporter, graph: Graph) -> Outcome:
     pid = record.data["prompt_id"]
+    state = _job_state(client, record) if client.jobs_supported() else _history_state(client, record)
+    if isinstance(state, dict):
+        outcome = outcome_from_history([], state)
+        if outcome.status == "error" and record.data.get("status") == "interrupting" \
+                and not outcome.first("execution_error"):
+            outcome.status = "interrupted"   # a job we interrupted reads `failed`
+        return outcome
+    reporter.say(f"prompt {pid} is still {state}; following it")
+    with client.open_events(record.data["client_id"]) as stream:
+        return follow(client, stream, record, reporter, graph)
+
+
+def _job_state(client: ComfyClient, record: RunRecord):
+    """GET /api/jobs/{id}: the history entry of a job that ended, else its state."""
+    try:
+        job = client.job(record.data["prompt_id"])
+    except UnknownPrompt:
+        raise _unknown(record) from None
+    entry = job_history(job)
+    return entry if entry is not None else {"in_progress": "running"}.get(job["status"], "queued")
+
+
+def _history_state(client: ComfyClient, record: RunRecord):
+    """For servers without /api/jobs: /history, then /queue."""
+    pid = record.data["prompt_id"]
     entry = client.history(pid)
     if entry is not None:
-        return outcome_from_history([], entry)
+        return entry
     queue = client.queue()
     known = {item[1] for k in ("queue_running", "queue_pending") for item in queue[k]
              if isinstance(item, list) and len(item) > 1}
     if pid not in known:
-        raise RunError(f"the server does not know prompt {pid} (restarted, or never queued): "
-                       f"run the recipe again with `recipe run {record.data.get('source', 'FILE')}`")
-    reporter.say(f"prompt {pid} is still {'running' if pid in str(queue['queue_running']) else 'queued'}; following it")
-    with client.open_events(record.data["client_id"]) as stream:
-        return follow(client, stream, record, reporter, graph)
+        raise _unknown(record)
+    return "running" if pid in str(queue["queue_running"]) else "queued"
+
+
+def _unknown(record: RunRecord) -> RunError:
+    return RunError(f"the server does not know prompt {record.data['prompt_id']} (restarted, or never queued): "
+                    f"run the recipe again with `recipe run {record.data.get('source', 'FILE')}`")
