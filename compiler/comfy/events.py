@@ -131,8 +131,12 @@ class EventStream:
         if ws is not None:
             ws.close()
 
-    def wait(self, prompt_id: str, on_event: Optional[Callable[[Event], None]] = None) -> Outcome:
-        """Events of `prompt_id` until it ends, then its history. Raises RunTimeout."""
+    def wait(self, prompt_id: str, on_event: Optional[Callable[[Event], None]] = None,
+             at_success: bool = False) -> Outcome:
+        """Events of `prompt_id` until it ends, then its history. Raises RunTimeout.
+        With `at_success`, a prompt that succeeded ends at `execution_success`,
+        its outputs taken from the `executed` messages, without waiting for the
+        server's housekeeping and /history (when every output came with one)."""
         clock = Clock(self._client.timeouts, prompt_id)
         events: list[Event] = []
         backlog = self._backlog.pop(prompt_id, [])
@@ -145,6 +149,10 @@ class EventStream:
             events.append(item)
             if on_event is not None:
                 on_event(item)
+            if at_success and item.type == "execution_success" and item.data.get("prompt_id") == prompt_id:
+                entry = _entry_from_events(events)
+                if entry is not None:
+                    return outcome_from_history(events, entry)
             if item.type == "executing" and item.data.get("node") is None \
                     and item.data.get("prompt_id") == prompt_id:
                 return outcome_from_history(events, self._history_after_end(prompt_id, clock))
@@ -251,6 +259,22 @@ class EventStream:
             self._running = self._node = None
         elif event.type == "executing" and node is not None:
             self._running, self._node = pid or self._running, node
+
+
+def _entry_from_events(events: list) -> Optional[dict]:
+    """A history entry built from what the socket said: outputs from the
+    `executed` messages, status from the lifecycle ones. None if some output
+    node reported no output (a cached one may say `null`): ask /history then."""
+    executed = [e.data for e in events if e.type == "executed"]
+    if not executed or any(not isinstance(d.get("output"), dict) for d in executed):
+        return None
+    outputs: dict = {}
+    for d in executed:   # a node may report more than once (SaveLatent after SaveImage): merge its lists
+        for key, refs in d["output"].items():
+            outputs.setdefault(str(d.get("node")), {}).setdefault(key, []).extend(refs if isinstance(refs, list) else [])
+    messages = [[e.type, e.data] for e in events if e.type in ("execution_start", "execution_cached")
+                or e.type in TERMINAL]
+    return {"outputs": outputs, "status": {"status_str": "success", "completed": True, "messages": messages}}
 
 
 def _utf8(data: bytes, url: str) -> str:

@@ -84,10 +84,11 @@ def run_recipe(recipe: Recipe, graph: Graph, client: ComfyClient, out: Path, *,
 
 def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyClient, *,
                  reporter: Optional[Reporter] = None,
-                 catalogues: Optional[CatalogueProvider] = None) -> RunRecord:
+                 catalogues: Optional[CatalogueProvider] = None, at_success: bool = False) -> RunRecord:
     """`run_recipe` after `prepare`: for callers that need the record (its
     prompt_id) before the prompt is queued, e.g. `recipe watch`, which may
-    interrupt it when the recipe changes."""
+    interrupt it when the recipe changes (and, with `at_success`, takes the
+    images at execution_success: see EventStream.wait)."""
     reporter = reporter or make_reporter(graph)
     reporter.say(f"run folder {record.folder}")
     try:
@@ -95,7 +96,7 @@ def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyC
         with client.open_events(record.data["client_id"]) as stream:
             submit(client, recipe, graph, record, catalogue)
             reporter.say(f"queued prompt {record.data['prompt_id']} on {client.address.http_base}")
-            outcome = follow(client, stream, record, reporter, graph)
+            outcome = follow(client, stream, record, reporter, graph, at_success)
         finish(client, recipe, graph, record, outcome, reporter)
     except RecipeError as exc:
         reporter.done()
@@ -143,7 +144,7 @@ def _try(fn: Callable[[], object]) -> None:
 
 
 def follow(client: ComfyClient, stream: EventStream, record: RunRecord, reporter: Reporter,
-           graph: Graph) -> Outcome:
+           graph: Graph, at_success: bool = False) -> Outcome:
     """Wait for our prompt on `stream`, reporting its nodes and steps. Ctrl-C
     interrupts our prompt (only ours) and waits for it to stop."""
     pid = record.data["prompt_id"]
@@ -159,7 +160,7 @@ def follow(client: ComfyClient, stream: EventStream, record: RunRecord, reporter
             reporter.progress(event.data.get("node", "?"), int(event.data.get("value", 0)), int(event.data.get("max", 0)))
 
     try:
-        return stream.wait(pid, on_event)
+        return stream.wait(pid, on_event, at_success)
     except KeyboardInterrupt:
         reporter.done()
         reporter.say(f"interrupting prompt {pid} (Ctrl-C again to leave it running)")
