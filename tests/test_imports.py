@@ -82,3 +82,18 @@ def test_prompts_without_templates_do_not_load_jinja2(tmp_path):
 @pytest.mark.parametrize("argv", [["--version"], ["compile", "--help"]])
 def test_the_command_line_itself_loads_nothing_heavy(argv):
     assert not imported_by_us(argv) & (NEVER_FOR_COMPILE | {"jsonschema", "jinja2"})
+
+
+# What a resubmitted `recipe run` may load: the floor (requests, urllib3 under it, websocket-client,
+# yaml for run.json's resolved recipe), and nothing that compiling needs when the compile is cached.
+RUN_MAY_LOAD = frozenset({"yaml", "requests", "urllib3", "websocket"})
+
+
+def test_a_cached_recipe_run_loads_only_the_floor(comfy_server, tmp_path):
+    srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6")
+    argv = ["run", str(ROOT / "recipes/sd15-duo.yaml"), "--server", srv.url, "--out", str(tmp_path / "out"),
+            "--plain"]
+    first = imported_by_us(argv, cwd=tmp_path)
+    assert first <= RUN_MAY_LOAD | COMPILE_MAY_LOAD and not first & {"PIL", "tqdm", "numpy"}
+    again = imported_by_us(argv, cwd=tmp_path)   # the compile cache and the kept catalogue entries
+    assert again <= RUN_MAY_LOAD, sorted(again - RUN_MAY_LOAD)
