@@ -58,9 +58,9 @@ class CompileCache:
         entry = {"format": _FORMAT, "files": deps, "probes": _probes(files), "compiled": compiled}
         try:
             write_atomic(self.folder / f"{self._key(path, overrides, presets, strict)}.pickle",
-                         pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+                         pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL), durable=False)
         except OSError:
-            pass   # a cache that cannot be written only costs the next compile its time
+            pass   # a cache that cannot be written (or is torn by a power cut) only costs a compile
 
     def _key(self, path: str, overrides: Sequence[str], presets: Sequence[str], strict: bool) -> str:
         ask = [__version__, _code_stamp(), os.getcwd(), os.fspath(path), list(overrides), list(presets), strict]
