@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -163,3 +164,14 @@ def test_a_lost_prompt_after_a_reconnect_is_not_waited_out(comfy_server):
         with pytest.raises(RunError, match="does not know prompt never-queued"):
             stream.wait("never-queued")
     assert time.monotonic() - started < 2
+
+
+def test_recipe_run_on_a_server_with_jobs(comfy_server, capsys, tmp_path):
+    srv = comfy_server(S11, jobs=True)
+    code = main(["run", *SD15, "--server", srv.url, "--out", str(tmp_path / "out"), "--plain"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rec = json.loads((Path(out.strip()) / "run.json").read_text())
+    assert rec["status"] == "success" and rec["outputs"]
+    assert not paths(srv, "/history") and "/object_info" not in paths(srv, "/object_info")   # per class only
+    assert paths(srv, "/api/jobs") == ["/api/jobs", f"/api/jobs/{rec['prompt_id']}"]
