@@ -69,6 +69,35 @@ def save(path: Path, text: str) -> float:
     return t
 
 
+def start_session(server: str, recipe: Path, tmp: Path):
+    """The CLI's watch loop on `recipe`, in a thread: (state, session, stop, thread)."""
+    state = WatchState(str(recipe))
+    runner = Runner(ComfyClient(server), ComfyClient(server), tmp / "out", state,
+                    show=lambda _: None, warn=lambda line: print(line, file=sys.stderr))
+    cache = CompileCache(tmp / "compiled")
+
+    def compile_fn():
+        done = pipeline.compile(str(recipe), cache=cache)
+        return done.recipe, done.graph
+
+    session = Session(str(recipe), compile_fn, runner, warn=lambda line: print(line, file=sys.stderr))
+    stop = threading.Event()
+    thread = threading.Thread(target=session.run, args=(stop,), daemon=True)
+    thread.start()
+    return state, session, stop, thread
+
+
+def one_edit(client: ComfyClient, state: WatchState, recipe: Path, n: int, text: str):
+    """Save version n; (save -> image ms, the server's ms)."""
+    t_save = save(recipe, text)
+    while (v := finished(state, n)) is None:
+        time.sleep(0.002)
+    t_image = time.time()
+    if v.status != "success":
+        raise SystemExit(f"version {n} {v.status}: {v.error}")
+    return (t_image - t_save) * 1000, server_ms(client, v.record["prompt_id"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", help="HOST:PORT of a ComfyUI (default: the transcript server)")
@@ -79,40 +108,19 @@ def main() -> int:
         from comfy_server import ComfyTestServer
         srv = ComfyTestServer("11-success-sd15-checkpoint-two-characters-cfg6").__enter__()
         args.server = srv.url
-    client = ComfyClient(args.server)
+    client, base, rows = ComfyClient(args.server), ROOT / "recipes/sd15-duo.yaml", []
+    seed = 50_000 + int(time.time()) % 10_000 * 10
     with tempfile.TemporaryDirectory() as tmp:
         recipe = Path(tmp) / "duo.yaml"
-        base = ROOT / "recipes/sd15-duo.yaml"
-        seed = 50_000 + int(time.time()) % 10_000 * 10
         recipe.write_text(TEXT.format(base=base, seed=seed))
-        state = WatchState(str(recipe))
-        runner = Runner(ComfyClient(args.server), ComfyClient(args.server), Path(tmp) / "out", state,
-                        show=lambda _: None, warn=lambda line: print(line, file=sys.stderr))
-        cache = CompileCache(Path(tmp) / "compiled")
-
-        def compile_fn():
-            done = pipeline.compile(str(recipe), cache=cache)
-            return done.recipe, done.graph
-
-        session = Session(str(recipe), compile_fn, runner, warn=lambda line: print(line, file=sys.stderr))
-        stop = threading.Event()
-        thread = threading.Thread(target=session.run, args=(stop,), daemon=True)
-        thread.start()
-        rows = []
+        state, session, stop, thread = start_session(args.server, recipe, Path(tmp))
         try:
             while finished(state, 1) is None:   # the first version: models load, catalogue fetched
                 time.sleep(0.01)
             print(f"server {args.server}{' (the transcript server)' if srv else ''}; file events: "
                   f"{session.events.kind}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
             for n in range(2, args.edits + 2):
-                t_save = save(recipe, TEXT.format(base=base, seed=seed + n))
-                while (v := finished(state, n)) is None:
-                    time.sleep(0.002)
-                t_image = time.time()
-                if v.status != "success":
-                    raise SystemExit(f"version {n} {v.status}: {v.error}")
-                span = server_ms(client, v.record["prompt_id"])
-                total = (t_image - t_save) * 1000
+                total, span = one_edit(client, state, recipe, n, TEXT.format(base=base, seed=seed + n))
                 rows.append((total, span))
                 added = f"{total - span:6.0f} ms" if span is not None else "     ?"
                 print(f"  edit {n - 1}: save -> image {total:6.0f} ms, server {span if span is not None else '?':>5} ms,"
