@@ -8,6 +8,12 @@ Target (issue 3): under 100 ms per prompt. Prints the ratio to that target.
 The overhead covers compile, preflight (/system_stats; /object_info once per
 server, from one catalogue provider shared by the runs), the run folder, queueing, following, /history, /view and
 writing the image. Each run uses a new seed, so a real server re-samples.
+
+It measures inside one process: after the imports, and with the catalogue
+held from the first run, so it leaves out interpreter start, imports and
+the catalogue fetch, which a one-off `recipe run` pays. For what a user
+waits for, whole processes beside the official flow, see
+benchmarks/cli_overhead.py; for the edit loop, benchmarks/watch_latency.py.
 """
 from __future__ import annotations
 

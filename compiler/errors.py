@@ -192,5 +192,10 @@ class InterruptedRun(RunError):
     pass
 
 
+class UnknownPrompt(RunError):
+    """The server says it has no such prompt (GET /api/jobs/{id} answered 404):
+    restarted, or never queued. Said at once, not waited out."""
+
+
 class RunTimeout(RunError):
     pass

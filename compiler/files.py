@@ -52,9 +52,12 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Union[str, Path], data: Union[str, bytes]) -> Path:
+def write_atomic(path: Union[str, Path], data: Union[str, bytes], durable: bool = True) -> Path:
     """Write `data` to `path`. Raises IsADirectoryError for a folder, and
-    OSError when the folder it would go in cannot be made."""
+    OSError when the folder it would go in cannot be made. `durable=False`
+    skips the fsync: still atomic for every other process (the rename is), but
+    a power cut may lose it; for progress milestones a later durable write
+    supersedes."""
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
@@ -74,7 +77,8 @@ def write_atomic(path: Union[str, Path], data: Union[str, bytes]) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

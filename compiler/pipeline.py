@@ -18,23 +18,29 @@ once and compiles every job from that one `Loaded` (each compile works on a
 deep copy of its document and source map, so jobs cannot see each other).
 A `(document, SourceMap)` pair, as `load_with_presets` returns it, is taken
 too (and copied the same way).
+
+With a `cache` (compiler/cache.py, the caller's), a recipe path whose files,
+presets, inputs, --set and version are all unchanged comes back as it was
+compiled before, without loading, resolving or lowering it again: the
+modules that do those are imported only on a miss.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
 from compiler.check.advise import Finding, advise, raise_errors
 from compiler.check.names import match_names
 from compiler.comfy.object_info import Catalogue
 from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
-from compiler.lower import lower
-from compiler.resolve.passes import resolve_loaded
 from compiler.resolve.presets import Loaded, load_recipe
 from compiler.source import SourceMap
+
+if TYPE_CHECKING:
+    from compiler.cache import CompileCache
 
 __all__ = ["Compiled", "Loaded", "Source", "compile", "complete_names", "load", "resolve"]
 
@@ -60,17 +66,26 @@ def resolve(source: Source, overrides: Sequence[str] = (), presets: Sequence[str
     """Load, presets and the resolve passes: the frozen Recipe, not yet lowered or advised."""
     loaded = _loaded(source, presets, allow)
     doc, smap = loaded.copy()
+    from compiler.resolve.passes import resolve_loaded   # here: a cached compile never needs it
     return resolve_loaded(doc, smap, loaded.file, overrides, roots=loaded.roots)
 
 
 def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str] = (),
-            strict: bool = False, catalogue: Optional[Catalogue] = None, allow: Sequence[str] = ()) -> Compiled:
+            strict: bool = False, catalogue: Optional[Catalogue] = None, allow: Sequence[str] = (),
+            cache: Optional["CompileCache"] = None) -> Compiled:
     """load -> presets -> resolve passes -> [model names] -> lower -> advisor.
     Raises a RecipeError subclass for a bad recipe, CatalogueError for a name
     that matches several of the catalogue's files, AdviceError for what the
     advisor refuses (with `strict`, its warnings as well). `allow`: folders a
-    recipe may read beyond its own (--allow-path)."""
-    done = _lowered(resolve(source, overrides, presets, allow), strict)
+    recipe may read beyond its own (--allow-path). Only what compiled is kept
+    in `cache`; errors are found again each time."""
+    path = os.fspath(source) if cache is not None and isinstance(source, (str, os.PathLike)) else None
+    done = cache.get(path, overrides, presets, strict, allow) if path is not None else None
+    if done is None:
+        loaded = _loaded(source, presets, allow)
+        done = _lowered(resolve(loaded, overrides), strict)
+        if path is not None:
+            cache.put(path, overrides, presets, strict, done, loaded.files, allow)
     return done if catalogue is None else complete_names(done, catalogue, strict)
 
 
@@ -86,6 +101,7 @@ def complete_names(done: Compiled, catalogue: Catalogue, strict: bool = False) -
 
 
 def _lowered(recipe: Recipe, strict: bool) -> Compiled:
+    from compiler.lower import lower   # here: a cached compile never needs it
     graph = lower(recipe)
     findings = tuple(advise(recipe, graph))
     raise_errors(list(findings), strict)

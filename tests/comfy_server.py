@@ -17,6 +17,13 @@ prompt at a time from a real queue. Faults (constructor keywords, any scenario):
     evil_filename="../../evil.png" SaveImage reports this file name
     node_errors_on_200={...}       POST /prompt answers 200 with these node_errors (fact 13)
 
+A server as recorded has no /api/jobs (aiohttp's plain 404). `jobs=True` serves it as
+ComfyUI 0.8.0 does (server.py:802-825, comfy_execution/jobs.py): GET /api/jobs?limit=N
+and GET /api/jobs/{id} with status pending | in_progress | completed | failed (an
+interrupted prompt is `failed`), outputs and execution_status once it ended, and 404
+{"error": "Job not found"} for an unknown id. A job enters the history as it leaves the
+running list, under one lock: `history_delay` delays /history only.
+
 Files that depend on the submitted graph (the leak probe's tests): a SaveLatent node, which
 no recording has, is run just before execution_success and its file is `latent_fn(graph)`
 (safetensors bytes, see comfy_replay.latent_bytes; default a zero latent); with
@@ -69,7 +76,8 @@ class ComfyTestServer:
     def __init__(self, scenario: str = "01-success-two-characters-hooks", time_scale: float = 0.0,
                  *, http_status=None, invalid_json=(), drop_ws_after=None, history_delay=0.0,
                  slow=None, evil_filename=None, node_errors_on_200=None,
-                 interrupt_wait=3.0, reconnect_wait=5.0, ssl_context=None, latent_fn=None, image_fn=None):
+                 interrupt_wait=3.0, reconnect_wait=5.0, ssl_context=None, latent_fn=None, image_fn=None,
+                 jobs=False):
         self.scenario = replay.load_scenario(scenario)
         self.time_scale = time_scale
         self.http_status, self.slow = http_status or {}, slow or {}
@@ -80,6 +88,7 @@ class ComfyTestServer:
         self.interrupt_wait, self.reconnect_wait = interrupt_wait, reconnect_wait
         self.ssl_context = ssl_context
         self.latent_fn, self.image_fn = latent_fn, image_fn
+        self.jobs = jobs
         self._saved_files = itertools.count(1)    # SaveLatent/image_fn numbering, like the real counter
         self.requests: list[Recorded] = []
         self.url = ""
@@ -167,6 +176,9 @@ class ComfyTestServer:
         for prefix in ("", "/api"):     # every route is also under /api (server.py:988-1000)
             for method, path, handler in routes:
                 app.router.add_route(method, prefix + path, handler)
+        if self.jobs:   # registered as /api/jobs itself, so there is no un-prefixed twin
+            app.router.add_route("GET", "/api/jobs", self._jobs_list)
+            app.router.add_route("GET", "/api/jobs/{pid}", self._job_one)
         return app
 
     @web.middleware
@@ -283,6 +295,38 @@ class ComfyTestServer:
         done = {pid: e for pid in self._history if (e := self._visible(pid))}
         keep = int(request.query.get("max_items", len(done)) or 0)
         return web.json_response(dict(list(done.items())[len(done) - keep:]) if keep else {})
+
+    def _job(self, pid: str) -> Optional[dict]:
+        """One job as comfy_execution/jobs.py shapes it, or None if unknown."""
+        if pid in self._history:
+            entry = self._history[pid][0]
+            failed = entry["status"]["status_str"] != "success"
+            job = {"id": pid, "status": "failed" if failed else "completed", "priority": entry["prompt"][0],
+                   "create_time": entry["prompt"][3].get("create_time"),
+                   "outputs_count": sum(len(v) for o in entry["outputs"].values() for v in o.values()),
+                   "outputs": entry["outputs"], "execution_status": entry["status"]}
+            error = next((d for k, d in entry["status"]["messages"] if k == "execution_error"), None)
+            return {**job, "execution_error": error} if error else job
+        waiting = {j.prompt_id: (j, "pending") for j in self._pending}
+        if self._running is not None:
+            waiting[self._running.prompt_id] = (self._running, "in_progress")
+        if pid not in waiting:
+            return None
+        job, status = waiting[pid]
+        return {"id": pid, "status": status, "priority": job.number,
+                "create_time": job.extra_data.get("create_time"), "outputs_count": 0}
+
+    async def _jobs_list(self, request):
+        pids = [*self._history][::-1] + ([self._running.prompt_id] if self._running else []) + \
+            [j.prompt_id for j in self._pending]
+        limit = int(request.query.get("limit") or len(pids) or 1)
+        return web.json_response({"jobs": [self._job(p) for p in pids[:limit]],
+                                  "pagination": {"offset": 0, "limit": limit, "total": len(pids),
+                                                 "has_more": len(pids) > limit}})
+
+    async def _job_one(self, request):
+        job = self._job(request.match_info["pid"])
+        return web.json_response(job) if job else web.json_response({"error": "Job not found"}, status=404)
 
     async def _view(self, request):
         q = request.query

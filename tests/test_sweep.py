@@ -250,3 +250,13 @@ def test_a_server_that_dies_mid_sweep_hands_its_jobs_to_the_other(when, comfy_se
         assert down["reason"].startswith("stopped answering mid-sweep")
     assert f"warning: {url} is down" in err
     assert f"server {url} went down" in (folder / "report.html").read_text()
+
+
+def test_system_stats_is_asked_once_per_server_not_once_per_job(comfy_server, capsys, tmp_path):
+    one, two = comfy_server(SCENARIO, time_scale=0.01), comfy_server(SCENARIO, time_scale=0.01)
+    code, folder, err = sweep(capsys, tmp_path, [one.url, two.url], "--sweep")
+    assert code == 0, err
+    for srv in (one, two):
+        assert posts(srv) and sum(1 for r in srv.requests if r.path == "/system_stats") == 1
+    assert all(json.loads((folder / j["folder"] / "run.json").read_text())["comfyui_version"] == "0.8.0"
+               for j in data(folder)["jobs"])

@@ -49,6 +49,7 @@ class Lane:
         self.reader = make_client(server)   # the follower's own
         self.catalogues = CatalogueProvider(self.client, cache_dir)
         self.catalogues.current = held      # one fetched already (to complete model names), or None
+        self.stats: Optional[dict] = None   # GET /system_stats, asked once per sweep
         self.stream = None
         self.inflight: deque = deque()      # (job index, RunRecord), in queue order
         self.last: Optional[Footprint] = None
@@ -113,7 +114,9 @@ class Lane:
         """Check and queue one job (a Compiled) whose run folder is prepared, on
         the lane's one socket. Raises RecipeError; a ConnectError marks the lane down."""
         try:
-            catalogue = preflight(self.client, c.recipe, c.graph, record, self.catalogues)
+            if self.stats is None:
+                self.stats = self.client.system_stats()
+            catalogue = preflight(self.client, c.recipe, c.graph, record, self.catalogues, self.stats)
             record.update(client_id=self.stream.client_id)   # one socket follows all our prompts
             submit(self.client, c.recipe, c.graph, record, catalogue)
         except ConnectError as exc:

@@ -16,13 +16,15 @@ def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=N
     errors (and, with --strict, warnings) raise there; the notices (model
     names completed from `catalogue`) and warnings left go to stderr here.
     Every command that makes a graph goes through here. `catalogue` may be a
-    function that fetches one: it is called only once the recipe compiled,
-    so a refused recipe costs no server a request."""
+    function of the compiled graph that fetches one: it is called only once
+    the recipe compiled, so a refused recipe costs no server a request."""
     from compiler import pipeline
+    from compiler.cache import default_cache
     from compiler.errors import printable
     strict = strict or getattr(args, "strict", False)
-    done = pipeline.compile(args.file, args.overrides, args.presets, strict=strict, allow=getattr(args, "allow", ()))
-    catalogue = catalogue() if callable(catalogue) else catalogue
+    done = pipeline.compile(args.file, args.overrides, args.presets, strict=strict, allow=getattr(args, "allow", ()),
+                            cache=default_cache())
+    catalogue = catalogue(done.graph) if callable(catalogue) else catalogue
     if catalogue is not None:
         done = pipeline.complete_names(done, catalogue, strict)
     for f in (*done.notices, *done.findings) if not quiet else ():
@@ -30,12 +32,14 @@ def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=N
     return done.recipe, done.graph
 
 
-def server_catalogue(provider):
+def server_catalogue(provider, graph=None):
     """The server's catalogue for completing model names, or None when it
-    cannot answer now: the run then fails, and is recorded, where it always did."""
+    cannot answer now: the run then fails, and is recorded, where it always did.
+    A per-class provider is asked for the classes of `graph` only."""
     from compiler.errors import RunError
     try:
-        return provider.get()
+        return provider.for_graphs([graph]) if graph is not None and hasattr(provider, "for_graphs") \
+            else provider.get()
     except RunError:
         return None
 

@@ -36,7 +36,7 @@ def add_commands(sub, common, server_opts) -> None:
 
 def cmd_run(args) -> int:
     from compiler.cli.common import cache_dir, client_for, compile_checked, server_catalogue
-    from compiler.run.catalogues import CatalogueProvider
+    from compiler.run.catalogues import ClassCatalogues
     from compiler.run.progress import make_reporter
     from compiler.run.steps import run_recipe
     if args.variants or args.sweep:
@@ -46,8 +46,8 @@ def cmd_run(args) -> int:
         from compiler.errors import RecipeError
         raise RecipeError("several --server are for --variant and --sweep runs; one run uses one server")
     client = client_for(args.server[0], args)
-    catalogues = CatalogueProvider(client, cache_dir())
-    recipe, graph = compile_checked(args, catalogue=lambda: server_catalogue(catalogues))
+    catalogues = ClassCatalogues(client, cache_dir())   # only the classes the graph uses, kept on disk a while
+    recipe, graph = compile_checked(args, catalogue=lambda graph: server_catalogue(catalogues, graph))
     reporter = make_reporter(graph, sys.stderr, plain=True if args.plain else None, verbose=args.verbose)
     record = run_recipe(recipe, graph, client, Path(args.out), reporter=reporter, catalogues=catalogues)
     print(record.folder)

@@ -49,7 +49,7 @@ def cmd_watch(args) -> int:
     # the run thread, which may be in the middle of a request.
     runner = Runner(client_for(args.server, args), client_for(args.server, args), Path(args.out),
                     WatchState(args.file), keep=args.keep, cache_dir=cache_dir(), show=_stdout, warn=_stderr)
-    session = Session(args.file, lambda: compile_checked(args, catalogue=lambda: server_catalogue(runner.catalogues)),
+    session = Session(args.file, lambda: compile_checked(args, catalogue=lambda graph: server_catalogue(runner.catalogues)),
                       runner, presets=args.presets, warn=_stderr)
     page = None if args.no_page else PageServer(session.state, args.port).start()
     if page is not None:

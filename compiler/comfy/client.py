@@ -19,9 +19,11 @@ from urllib.parse import quote
 from compiler.comfy.address import Timeouts, headers_from_env, parse_server
 from compiler.comfy.events import EventStream
 from compiler.comfy.transport import Answer, Http, WebSocket, parse_json
-from compiler.errors import ProtocolError, RecipeError, RejectedError, Rejection, ServerError
+from compiler.errors import ProtocolError, RecipeError, RejectedError, Rejection, ServerError, UnknownPrompt
 
-__all__ = ["ComfyClient", "Queued"]
+__all__ = ["ComfyClient", "Queued", "JOB_STATUSES", "job_history"]
+
+JOB_STATUSES = ("pending", "in_progress", "completed", "failed")   # GET /api/jobs/{id} (0.8.0)
 
 _TOP_LEVEL = ("invalid_prompt", "prompt_no_outputs", "no_prompt")
 
@@ -76,6 +78,16 @@ def _parts(error: Any) -> str:
     return ": ".join(str(p) for p in (error.get("message"), error.get("details")) if p)
 
 
+def job_history(job: dict) -> Optional[dict]:
+    """A job that ended, as the history entry it also is (outputs, status
+    with its messages); None while it is pending or in progress."""
+    if job.get("status") not in ("completed", "failed"):
+        return None
+    status = job.get("execution_status")
+    return {"outputs": job.get("outputs") or {}, "status": status if isinstance(status, dict) else
+            {"status_str": "success" if job["status"] == "completed" else "error", "messages": []}}
+
+
 def _unsafe(name: Any) -> bool:
     return not isinstance(name, str) or name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", name)
 
@@ -89,6 +101,7 @@ class ComfyClient:
         self.timeouts = timeouts
         self._headers = {**headers_from_env(), **(headers or {})}
         self._http = Http(session)   # session: a requests.Session of the caller's, if any
+        self._jobs: Optional[bool] = None   # does the server have /api/jobs? asked once
 
     @property
     def headers(self) -> dict:
@@ -112,6 +125,16 @@ class ComfyClient:
 
     def object_info(self) -> dict:
         return self._json("GET", "/object_info")
+
+    def object_info_of(self, class_type: str) -> Optional[dict]:
+        """GET /object_info/{class}: that one class's entry, or None for a class
+        the server does not have (it answers `{}`)."""
+        path = f"/object_info/{quote(class_type, safe='')}"
+        body = self._json("GET", path)
+        entry = body.get(class_type)
+        if body and not isinstance(entry, dict):
+            raise ProtocolError(f"GET {path}: the answer has no entry for {class_type}")
+        return entry
 
     def system_stats(self) -> dict:
         body = self._json("GET", "/system_stats")
@@ -148,6 +171,40 @@ class ComfyClient:
         if body and not isinstance(body.get(prompt_id), dict):
             raise ProtocolError(f"GET {path}: the answer has no entry for prompt {prompt_id}")
         return body[prompt_id] if body else None
+
+    def jobs_supported(self) -> bool:
+        """Whether the server has /api/jobs (ComfyUI 0.8.0 and later): asked
+        once, with GET /api/jobs?limit=1. Its /api/jobs/{id} answers 404 for
+        an unknown id, so that route alone cannot tell."""
+        if self._jobs is None:
+            resp = self._call("GET", "/api/jobs", params={"limit": 1})
+            try:
+                body = _decode(resp, "GET", "/api/jobs") if resp.status == 200 else {}
+            except ProtocolError:
+                body = {}
+            self._jobs = isinstance(body.get("jobs"), list)
+        return self._jobs
+
+    def job(self, prompt_id: str) -> dict:
+        """GET /api/jobs/{id}: status pending | in_progress | completed | failed,
+        and once it ended its outputs and execution_status. UnknownPrompt for
+        an id the server does not know."""
+        path = f"/api/jobs/{quote(prompt_id, safe='')}"
+        resp = self._call("GET", path)
+        if resp.status == 404:
+            raise UnknownPrompt(f"the server does not know prompt {prompt_id} (restarted, or never queued)")
+        _check_status(resp, "GET", path)
+        body = _decode(resp, "GET", path)
+        if body.get("status") not in JOB_STATUSES:
+            raise ProtocolError(f"GET {path}: status {body.get('status')!r} is not one of {', '.join(JOB_STATUSES)}")
+        return body
+
+    def finished(self, prompt_id: str) -> Optional[dict]:
+        """The history entry of a prompt that ended, else None while it is
+        queued or running. From /api/jobs/{id} where the server has it: there
+        a prompt leaves the running list and enters the history under one
+        lock, so "not yet" is never a guess (REFERENCE fact 3). Else /history."""
+        return job_history(self.job(prompt_id)) if self.jobs_supported() else self.history(prompt_id)
 
     def view(self, image_ref: Mapping) -> bytes:
         """Download one output ({"filename","subfolder","type"}, as history reports it)."""

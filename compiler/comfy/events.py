@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from compiler.comfy.transport import parse_json
 from compiler.ir.nodes import TERMINAL_EVENTS
-from compiler.errors import ProtocolError, RunError, RunTimeout
+from compiler.errors import ProtocolError, RunError, RunTimeout, UnknownPrompt
 
 __all__ = ["Event", "Outcome", "Clock", "EventStream", "outcome_from_history", "TERMINAL"]
 
@@ -94,7 +94,8 @@ class Clock:
 class EventStream:
     """The WebSocket of one client_id; `wait` follows one prompt to its end.
 
-    `client` gives `address.ws_base`, `timeouts` and `history(prompt_id)`;
+    `client` gives `address.ws_base`, `timeouts` and `history(prompt_id)`
+    (and `finished(prompt_id)`, which asks /api/jobs where the server has it);
     `connect(url)` opens a socket with `send_text`, `receive(timeout)` and
     `close` (see transport.WebSocket)."""
 
@@ -130,8 +131,12 @@ class EventStream:
         if ws is not None:
             ws.close()
 
-    def wait(self, prompt_id: str, on_event: Optional[Callable[[Event], None]] = None) -> Outcome:
-        """Events of `prompt_id` until it ends, then its history. Raises RunTimeout."""
+    def wait(self, prompt_id: str, on_event: Optional[Callable[[Event], None]] = None,
+             at_success: bool = False) -> Outcome:
+        """Events of `prompt_id` until it ends, then its history. Raises RunTimeout.
+        With `at_success`, a prompt that succeeded ends at `execution_success`,
+        its outputs taken from the `executed` messages, without waiting for the
+        server's housekeeping and /history (when every output came with one)."""
         clock = Clock(self._client.timeouts, prompt_id)
         events: list[Event] = []
         backlog = self._backlog.pop(prompt_id, [])
@@ -144,6 +149,10 @@ class EventStream:
             events.append(item)
             if on_event is not None:
                 on_event(item)
+            if at_success and item.type == "execution_success" and item.data.get("prompt_id") == prompt_id:
+                entry = _entry_from_events(events)
+                if entry is not None:
+                    return outcome_from_history(events, entry)
             if item.type == "executing" and item.data.get("node") is None \
                     and item.data.get("prompt_id") == prompt_id:
                 return outcome_from_history(events, self._history_after_end(prompt_id, clock))
@@ -156,9 +165,11 @@ class EventStream:
         if self._lossy and time.monotonic() - self._polled >= _LOSSY_POLL:
             self._polled = time.monotonic()
             try:
-                entry = self._client.history(prompt_id)
+                entry = self._finished(prompt_id)
                 if entry is not None:
                     return entry
+            except UnknownPrompt:
+                raise
             except RunError as exc:   # a hiccup: the socket may still bring the end
                 clock.error = exc
         event = self._receive(max(0.01, min(_TICK, clock.remaining())))
@@ -178,12 +189,14 @@ class EventStream:
         while True:
             clock.check()
             try:
-                entry = self._client.history(prompt_id)
+                entry = self._finished(prompt_id)
                 if entry is not None:
                     return entry
                 self._connect()
                 self._lossy, self._polled = True, 0.0   # poll history at once, then now and then
                 return None
+            except UnknownPrompt:
+                raise
             except RunError as exc:
                 clock.error = exc
             time.sleep(max(0.0, min(delay, clock.remaining())))
@@ -193,12 +206,17 @@ class EventStream:
         """History is written just before the final `executing`, but may lag (fact 3)."""
         delay = 0.02
         while True:
-            entry = self._client.history(prompt_id)
+            entry = self._finished(prompt_id)
             if entry is not None:
                 return entry
             clock.check()
             time.sleep(max(0.0, min(delay, clock.remaining())))
             delay = min(delay * 2, 0.5)
+
+    def _finished(self, prompt_id: str) -> Optional[dict]:
+        """The history entry once the prompt ended (client.finished), else None."""
+        finished = getattr(self._client, "finished", None)
+        return finished(prompt_id) if finished is not None else self._client.history(prompt_id)
 
     def _receive(self, timeout: float) -> Optional[Event]:
         """One frame as an Event; None if nothing came or the socket dropped (then _ws is None)."""
@@ -241,6 +259,22 @@ class EventStream:
             self._running = self._node = None
         elif event.type == "executing" and node is not None:
             self._running, self._node = pid or self._running, node
+
+
+def _entry_from_events(events: list) -> Optional[dict]:
+    """A history entry built from what the socket said: outputs from the
+    `executed` messages, status from the lifecycle ones. None if some output
+    node reported no output (a cached one may say `null`): ask /history then."""
+    executed = [e.data for e in events if e.type == "executed"]
+    if not executed or any(not isinstance(d.get("output"), dict) for d in executed):
+        return None
+    outputs: dict = {}
+    for d in executed:   # a node may report more than once (SaveLatent after SaveImage): merge its lists
+        for key, refs in d["output"].items():
+            outputs.setdefault(str(d.get("node")), {}).setdefault(key, []).extend(refs if isinstance(refs, list) else [])
+    messages = [[e.type, e.data] for e in events if e.type in ("execution_start", "execution_cached")
+                or e.type in TERMINAL]
+    return {"outputs": outputs, "status": {"status_str": "success", "completed": True, "messages": messages}}
 
 
 def _utf8(data: bytes, url: str) -> str:

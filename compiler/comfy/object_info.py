@@ -18,11 +18,12 @@ __all__ = ["Catalogue", "combo_options"]
 
 
 class Catalogue:
-    def __init__(self, info: Dict[str, Any], origin: str = "object_info"):
+    def __init__(self, info: Dict[str, Any], origin: str = "object_info", scope: str = "the full catalogue"):
         if not isinstance(info, dict):
             raise RecipeError("the node catalogue is not a JSON object", Location(origin))
         self.info = info
         self.origin = origin
+        self.scope = scope   # what `info` covers: all of the server's classes, or some (run.json says which)
         self.hash = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

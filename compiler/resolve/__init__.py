@@ -6,6 +6,13 @@ requirements) -> a frozen Recipe. The schema check is one of the passes, not
 a stage before them. compiler.pipeline drives these and then lowering and
 the advisor.
 """
-from compiler.resolve.passes import Context, resolve_document, resolve_file, resolve_loaded
-
 __all__ = ["Context", "resolve_document", "resolve_file", "resolve_loaded"]
+
+
+def __getattr__(name: str):
+    # Loaded on first use: importing any resolve module (schema.py for
+    # suggest(), written.py for run folders) must not load every pass.
+    if name in __all__:
+        from compiler.resolve import passes
+        return getattr(passes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

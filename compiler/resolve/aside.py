@@ -29,6 +29,8 @@ def _validator():
 
 def check_pieces(pieces: dict, source: SourceMap) -> None:
     """Schema errors of `variants:` / `sweep:`, worded and located like the rest."""
+    if not pieces:
+        return
     problems = [p for e in _validator().iter_errors(pieces) for p in explain(e, source)]
     if problems:
         raise SchemaError(problems)

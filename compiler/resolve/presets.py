@@ -45,6 +45,7 @@ class Loaded:
     presets: Tuple[str, ...]   # the --preset names merged over it
     written: Any               # the recipe file itself as written (a variant's `null` survives here)
     roots: Roots | None = None  # the folders it may read files from (None: its own, Roots.of(file))
+    files: Tuple[str, ...] = ()   # every file read: the recipe, each preset (what a compile cache hashes)
 
     def copy(self) -> Tuple[dict, SourceMap]:
         """A deep copy of the document and its source map, for passes that change them."""
@@ -73,7 +74,8 @@ def load_recipe(path: str, presets: Sequence[str] = (), display: str | None = No
     roots = Roots.of(path, allow)
     doc, source = load_with_presets(path, display, on_top=presets, read=read, roots=roots)
     written, _ = read(FsPath(path), display)
-    return Loaded(display, doc, source, tuple(presets), written, roots)
+    return Loaded(display, doc, source, tuple(presets), written, roots,
+                  tuple(dict.fromkeys(k[0] for k in read.seen)))
 
 
 def load_with_presets(path: str, display: str | None = None, on_top: Sequence[str] = (),

@@ -14,8 +14,6 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Callable, List, Mapping
 
-import jsonschema
-
 from compiler.errors import RecipeError, SchemaError
 from compiler.source import SourceMap
 
@@ -33,31 +31,38 @@ def load_schema() -> dict:
     return json.loads(_schema_text())
 
 
-def _strict_pattern(validator, pattern, instance, schema):
-    """`pattern` as the schema means it: Python's `$` also matches before a
-    final newline, so "ok\\n../../evil" passed `^...$`; `\\Z` does not."""
-    if validator.is_type(instance, "string") and not re.search(_END.sub(r"\\Z", pattern), instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
 _END = re.compile(r"(?<!\\)\$$")   # a final unescaped `$`
-
-# An integer is an int: JSON Schema counts 512.0 as one, and later stages then
-# get a float where they need an int (range(), bytearray(), node inputs).
-_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
-_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _strict_pattern},
-                                          type_checker=_TYPES)
 
 
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    return _Validator(load_schema())
+def _validator_class():
+    """Draft 2020-12 with two rules made strict. Built on first use: every
+    module that wants `suggest` imports this one, and jsonschema costs a tenth
+    of a second that a cached run need not pay."""
+    import jsonschema
+
+    def strict_pattern(validator, pattern, instance, schema):
+        """`pattern` as the schema means it: Python's `$` also matches before a
+        final newline, so "ok\\n../../evil" passed `^...$`; `\\Z` does not."""
+        if validator.is_type(instance, "string") and not re.search(_END.sub(r"\\Z", pattern), instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    # An integer is an int: JSON Schema counts 512.0 as one, and later stages then
+    # get a float where they need an int (range(), bytearray(), node inputs).
+    types = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": strict_pattern},
+                                        type_checker=types)
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    return _validator_class()(load_schema())
 
 
 def validator_for(schema: dict):
     """A validator with the recipe schema's rules (strict patterns and integers) for a piece of it."""
-    return _Validator(schema)
+    return _validator_class()(schema)
 
 
 def suggest(word: str, choices) -> str:
@@ -102,7 +107,7 @@ def _dedupe(problems: List[RecipeError]) -> List[RecipeError]:
     return out
 
 
-def explain(error: jsonschema.ValidationError, source: SourceMap) -> List[RecipeError]:
+def explain(error, source: SourceMap) -> List[RecipeError]:
     """One jsonschema error as recipe errors a person can act on, located by `source`."""
     path = tuple(error.absolute_path)
     words = _EXPLAIN.get(error.validator, _generic)
@@ -171,7 +176,7 @@ def _one_of(error, path):
     whose required keys it has; otherwise say which types would do."""
     branch = _meant_branch(error.validator_value, error.instance)
     if branch is not None:
-        sub = _Validator(branch)
+        sub = validator_for(branch)
         found = list(sub.iter_errors(error.instance))
         for e in found:
             yield from _EXPLAIN.get(e.validator, _generic)(e, path + tuple(e.absolute_path))

@@ -10,9 +10,17 @@ import yaml
 from compiler._version import __version__
 from compiler.ir.recipe import Recipe
 from compiler.resolve.schema import load_schema
-from compiler.resolve.templates import protect
 
 __all__ = ["resolved_yaml"]
+
+
+def protect(text: str) -> str:
+    """templates.protect, imported (with jinja2) only for text with a `{`,
+    the first character of every template marker: other text is its own."""
+    if "{" not in text:
+        return text
+    from compiler.resolve.templates import protect as jinja_protect
+    return jinja_protect(text)
 
 
 def resolved_yaml(recipe: Recipe) -> str:

@@ -24,6 +24,9 @@ from compiler.run.provenance import git_provenance, recipe_files
 __all__ = ["RunRecord", "new_run_folder", "prepare", "latest_graph", "timestamp"]
 
 
+_FINAL = frozenset({"success", "failed", "rejected", "interrupted"})
+
+
 def timestamp() -> str:
     """Local time as run.json and sweep.json write it."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -56,7 +59,10 @@ class RunRecord:
 
     def update(self, **fields) -> None:
         self.data.update(fields, updated_at=timestamp())
-        write_atomic(self.folder / "run.json", json.dumps(self.data, indent=2, ensure_ascii=False) + "\n")
+        # Milestones are not fsynced (each costs a disk flush the user waits
+        # for); how the run ended is.
+        write_atomic(self.folder / "run.json", json.dumps(self.data, indent=2, ensure_ascii=False) + "\n",
+                     durable=self.data.get("status") in _FINAL)
 
     def fail(self, error: RecipeError) -> None:
         status = "interrupted" if isinstance(error, InterruptedRun) else \

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from compiler.check.catalogue import check_graph
-from compiler.comfy.client import ComfyClient
+from compiler.comfy.client import ComfyClient, job_history
 from compiler.comfy.events import Event, EventStream, Outcome, outcome_from_history
 from compiler.comfy.object_info import Catalogue
 from compiler.comfy.workflow import to_ui
 from compiler.errors import (ExecutionError, InterruptedRun, Location, ProtocolError, RecipeError,
-                             RejectedError, RunError)
+                             RejectedError, RunError, UnknownPrompt)
 from compiler.files import write_atomic
 from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
@@ -43,17 +43,18 @@ _HINTS = {"'Linear' object has no attribute 'temp'":
 
 
 def preflight(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
-              catalogues: Optional[CatalogueProvider] = None) -> Catalogue:
-    """The server's versions into run.json, the graph checked against its
-    catalogue (from `catalogues`, else fetched for this run alone), the
-    input images uploaded. Returns the catalogue checked against."""
-    stats = client.system_stats()
+              catalogues: Optional[CatalogueProvider] = None, stats: Optional[dict] = None) -> Catalogue:
+    """The server's versions into run.json (from `stats`, a GET /system_stats
+    answer the caller already has, e.g. once per server per sweep), the graph
+    checked against its catalogue (from `catalogues`, else fetched for this
+    run alone), the input images uploaded. Returns the catalogue checked against."""
+    stats = stats if stats is not None else client.system_stats()
     system = stats.get("system", {})
     record.update(status="checking", comfyui_version=system.get("comfyui_version"),
                   system={k: system.get(k) for k in ("os", "python_version", "pytorch_version", "ram_total")},
                   devices=[{k: d.get(k) for k in ("name", "type", "vram_total")} for d in stats.get("devices", [])])
     catalogue = (catalogues or CatalogueProvider(client)).for_graphs([graph])
-    record.update(object_info_hash=catalogue.hash)
+    record.update(object_info_hash=catalogue.hash, object_info_scope=catalogue.scope)
     check_graph(graph, catalogue, recipe.locate)
     _upload_inputs(client, recipe, record)
     return catalogue
@@ -83,10 +84,11 @@ def run_recipe(recipe: Recipe, graph: Graph, client: ComfyClient, out: Path, *,
 
 def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyClient, *,
                  reporter: Optional[Reporter] = None,
-                 catalogues: Optional[CatalogueProvider] = None) -> RunRecord:
+                 catalogues: Optional[CatalogueProvider] = None, at_success: bool = False) -> RunRecord:
     """`run_recipe` after `prepare`: for callers that need the record (its
     prompt_id) before the prompt is queued, e.g. `recipe watch`, which may
-    interrupt it when the recipe changes."""
+    interrupt it when the recipe changes (and, with `at_success`, takes the
+    images at execution_success: see EventStream.wait)."""
     reporter = reporter or make_reporter(graph)
     reporter.say(f"run folder {record.folder}")
     try:
@@ -94,7 +96,7 @@ def run_prepared(record: RunRecord, recipe: Recipe, graph: Graph, client: ComfyC
         with client.open_events(record.data["client_id"]) as stream:
             submit(client, recipe, graph, record, catalogue)
             reporter.say(f"queued prompt {record.data['prompt_id']} on {client.address.http_base}")
-            outcome = follow(client, stream, record, reporter, graph)
+            outcome = follow(client, stream, record, reporter, graph, at_success)
         finish(client, recipe, graph, record, outcome, reporter)
     except RecipeError as exc:
         reporter.done()
@@ -142,7 +144,7 @@ def _try(fn: Callable[[], object]) -> None:
 
 
 def follow(client: ComfyClient, stream: EventStream, record: RunRecord, reporter: Reporter,
-           graph: Graph) -> Outcome:
+           graph: Graph, at_success: bool = False) -> Outcome:
     """Wait for our prompt on `stream`, reporting its nodes and steps. Ctrl-C
     interrupts our prompt (only ours) and waits for it to stop."""
     pid = record.data["prompt_id"]
@@ -158,7 +160,7 @@ def follow(client: ComfyClient, stream: EventStream, record: RunRecord, reporter
             reporter.progress(event.data.get("node", "?"), int(event.data.get("value", 0)), int(event.data.get("max", 0)))
 
     try:
-        return stream.wait(pid, on_event)
+        return stream.wait(pid, on_event, at_success)
     except KeyboardInterrupt:
         reporter.done()
         reporter.say(f"interrupting prompt {pid} (Ctrl-C again to leave it running)")
@@ -262,15 +264,42 @@ def resume_run(folder: Path, client_for: Callable[[str], ComfyClient],
 
 def _resume_outcome(client: ComfyClient, record: RunRecord, reporter: Reporter, graph: Graph) -> Outcome:
     pid = record.data["prompt_id"]
+    state = _job_state(client, record) if client.jobs_supported() else _history_state(client, record)
+    if isinstance(state, dict):
+        outcome = outcome_from_history([], state)
+        if outcome.status == "error" and record.data.get("status") == "interrupting" \
+                and not outcome.first("execution_error"):
+            outcome.status = "interrupted"   # a job we interrupted reads `failed`
+        return outcome
+    reporter.say(f"prompt {pid} is still {state}; following it")
+    with client.open_events(record.data["client_id"]) as stream:
+        return follow(client, stream, record, reporter, graph)
+
+
+def _job_state(client: ComfyClient, record: RunRecord):
+    """GET /api/jobs/{id}: the history entry of a job that ended, else its state."""
+    try:
+        job = client.job(record.data["prompt_id"])
+    except UnknownPrompt:
+        raise _unknown(record) from None
+    entry = job_history(job)
+    return entry if entry is not None else {"in_progress": "running"}.get(job["status"], "queued")
+
+
+def _history_state(client: ComfyClient, record: RunRecord):
+    """For servers without /api/jobs: /history, then /queue."""
+    pid = record.data["prompt_id"]
     entry = client.history(pid)
     if entry is not None:
-        return outcome_from_history([], entry)
+        return entry
     queue = client.queue()
     known = {item[1] for k in ("queue_running", "queue_pending") for item in queue[k]
              if isinstance(item, list) and len(item) > 1}
     if pid not in known:
-        raise RunError(f"the server does not know prompt {pid} (restarted, or never queued): "
-                       f"run the recipe again with `recipe run {record.data.get('source', 'FILE')}`")
-    reporter.say(f"prompt {pid} is still {'running' if pid in str(queue['queue_running']) else 'queued'}; following it")
-    with client.open_events(record.data["client_id"]) as stream:
-        return follow(client, stream, record, reporter, graph)
+        raise _unknown(record)
+    return "running" if pid in str(queue["queue_running"]) else "queued"
+
+
+def _unknown(record: RunRecord) -> RunError:
+    return RunError(f"the server does not know prompt {record.data['prompt_id']} (restarted, or never queued): "
+                    f"run the recipe again with `recipe run {record.data.get('source', 'FILE')}`")

@@ -1,18 +1,23 @@
 """`recipe watch`: the edit loop. Save the recipe (or a preset it extends),
 see the new image.
 
-The loop polls the mtimes and sizes of the recipe's files (the recipe, its
-extends chain and any --preset, collected again after each good resolve),
-waits until they have been still for `debounce` seconds (editors write twice),
-then compiles. An unchanged graph does nothing; a changed one is handed to
+The loop looks at the mtimes, sizes and inodes of the recipe's files (the
+recipe, its extends chain and any --preset, collected again after each good
+resolve) when a filesystem event wakes it (watch/changes.py; every `poll`
+seconds as well, and only then where events are unavailable). It compiles
+as soon as the editor's write is complete: the file was renamed into place
+(a new inode), or its size and mtime stay the same over two quick reads
+(`settle` apart). `debounce` is only the last resort, for a file that never
+reads the same twice. A version ends at `execution_success`, its images
+named by the `executed` messages, not after the server's housekeeping. An unchanged graph does nothing; a changed one is handed to
 the `Runner`, a thread that runs one version at a time with run/steps.py's
 public steps, so every version is an ordinary run folder. The Runner owns the
 session's catalogue provider: a file added on the server is seen at the next
 save that needs it. If a version is still
 in flight, only its prompt is interrupted (POST /interrupt with its id).
 
-Polling costs a stat per file per tick and needs no dependency; the clock
-and the intervals are parameters, so tests run the loop in milliseconds.
+A look costs a stat per file; the clock and the intervals are parameters,
+so tests run the loop in milliseconds.
 """
 from __future__ import annotations
 
@@ -36,14 +41,16 @@ from compiler.ir.recipe import Recipe
 from compiler.run.catalogues import CatalogueProvider
 from compiler.run.folder import RunRecord, prepare
 from compiler.run.steps import run_prepared
+from compiler.watch.changes import FileEvents
 from compiler.watch.page import Version, WatchState, facts_line
 
 __all__ = ["recipe_files", "snapshot", "Debouncer", "prune", "Runner", "Session", "POLL_S", "DEBOUNCE_S"]
 
-POLL_S = 0.1        # how often the files are looked at
-DEBOUNCE_S = 0.3    # how long they must stay still before a rebuild
+POLL_S = 0.1        # how often the files are looked at without an event
+DEBOUNCE_S = 0.3    # the last resort: still this long counts as written, whatever the reads said
+SETTLE_S = 0.01     # the two quick reads of a file written in place
 
-Snapshot = Dict[str, Optional[Tuple[int, int]]]
+Snapshot = Dict[str, Optional[Tuple[int, int, int]]]
 
 
 def recipe_files(path: str, presets: Sequence[str] = ()) -> List[str]:
@@ -84,30 +91,33 @@ def _visit_preset(visit: Callable[[Path], None], name: object, base: Path) -> No
 
 
 def snapshot(files: Sequence[str]) -> Snapshot:
-    """(mtime_ns, size) per file; None for one that is missing right now."""
+    """(mtime_ns, size, inode) per file; None for one that is missing right now."""
     snap: Snapshot = {}
     for f in files:
         try:
             st = os.stat(f)
-            snap[f] = (st.st_mtime_ns, st.st_size)
+            snap[f] = (st.st_mtime_ns, st.st_size, st.st_ino)
         except OSError:
             snap[f] = None
     return snap
 
 
 class Debouncer:
-    """Says "rebuild" once the files have stopped changing for `quiet` seconds."""
+    """Says "rebuild" once the files have changed and the write is `complete`
+    (the caller's judgement), or, failing that, once they have stopped
+    changing for `quiet` seconds."""
 
     def __init__(self, quiet: float = DEBOUNCE_S):
         self.quiet = quiet
         self.seen: Optional[Snapshot] = None
         self.changed_at: Optional[float] = None
 
-    def feed(self, snap: Snapshot, now: float) -> bool:
+    def feed(self, snap: Snapshot, now: float, complete: bool = False) -> bool:
         if snap != self.seen:
             self.seen, self.changed_at = snap, now
-            return False
-        if self.changed_at is not None and now - self.changed_at >= self.quiet:
+            if not complete:
+                return False
+        if self.changed_at is not None and (complete or now - self.changed_at >= self.quiet):
             self.changed_at = None
             return True
         return False
@@ -116,6 +126,21 @@ class Debouncer:
         """The file set changed after a build: watch these, without counting it as a save."""
         if self.changed_at is None:
             self.seen = snap
+
+
+def written(before: Optional[Snapshot], now: Snapshot, settle: float = SETTLE_S) -> bool:
+    """Is the write that changed the files from `before` to `now` complete?
+    Each changed file must be there, and renamed into place (a new inode) or
+    read the same again `settle` seconds later. Unchanged files: yes."""
+    changed = [f for f, s in now.items() if (before or {}).get(f) != s]
+    if any(now[f] is None for f in changed):
+        return False   # deleted, or between an editor's delete and write
+    renamed = {f for f in changed if (before or {}).get(f) and before[f][2] != now[f][2]}
+    rest = [f for f in changed if f not in renamed]
+    if not rest:
+        return True
+    time.sleep(settle)
+    return snapshot(rest) == {f: now[f] for f in rest}
 
 
 def prune(folders: List[Path], keep: int, protect: Collection[Path] = ()) -> List[Path]:
@@ -249,7 +274,7 @@ class Runner(threading.Thread):
         error: List[str] = []
         try:
             run_prepared(build.record, build.recipe, build.graph, self.client,
-                         reporter=reporter, catalogues=self.catalogues)
+                         reporter=reporter, catalogues=self.catalogues, at_success=True)
         except RecipeError as exc:   # the server's or the run's: shown, and the loop goes on
             error = exc.lines()
         except Exception as exc:     # a bug: say so, but keep the session (and the last image) alive
@@ -291,16 +316,20 @@ class Session:
 
     def __init__(self, file: str, compile_fn: Callable[[], Tuple[Recipe, Graph]], runner: Runner, *,
                  presets: Sequence[str] = (), poll: float = POLL_S, debounce: float = DEBOUNCE_S,
+                 settle: float = SETTLE_S, events: bool = True,
                  clock: Callable[[], float] = time.monotonic, warn: Callable[[str], None] = print):
         self.file, self.presets, self.compile_fn, self.runner = file, tuple(presets), compile_fn, runner
         self.state = runner.state
-        self.poll, self.clock, self.warn = poll, clock, warn
+        self.poll, self.settle, self.clock, self.warn = poll, settle, clock, warn
         self.debouncer = Debouncer(debounce)
         self.files = recipe_files(file, self.presets)
+        self.events = FileEvents(use_events=events)
 
     def step(self) -> None:
         snap = snapshot(self.files)
-        if self.debouncer.feed(snap, self.clock()):
+        complete = snap != self.debouncer.seen and written(self.debouncer.seen, snap, self.settle) \
+            or (snap == self.debouncer.seen and self.debouncer.changed_at is not None)
+        if self.debouncer.feed(snap, self.clock(), complete):
             self.rebuild(snap)
 
     def rebuild(self, snap: Snapshot) -> None:
@@ -317,20 +346,23 @@ class Session:
         files = recipe_files(self.file, self.presets)
         if files != self.files:   # extends changed: known files keep the state this build read
             self.files = files
+            self.events.watch(files)
             self.debouncer.rebase({**snapshot(files), **{f: s for f, s in snap.items() if f in files}})
         self.runner.submit(Build(recipe, graph, graph.to_json()))
 
     def run(self, stop: threading.Event) -> None:
         if not self.runner.is_alive():
             self.runner.start()
+        self.events.watch(self.files)
         try:
             while not stop.is_set():
                 self.step()
-                stop.wait(self.poll)
+                self.events.wait(self.poll, stop)   # an event wakes it at once
         finally:
             self.close()
 
     def close(self, wait: float = 5.0) -> None:
+        self.events.close()
         self.runner.stop()
         if self.runner.is_alive():
             self.runner.join(wait)
