@@ -13,7 +13,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from compiler.ir.frozen import freeze, thaw
 from compiler.ir.recipe import Box
 
-__all__ = ["expand_region", "auto_region", "region_box", "default_feather", "covers", "complement", "grown_box"]
+__all__ = ["expand_region", "auto_region", "region_box", "default_feather", "covers", "complement", "grown_box",
+           "feathered_extent"]
 
 _NAMED = freeze({
     "left": {"columns": [1, 1], "index": 0},
@@ -114,3 +115,20 @@ def grown_box(box: Box, margin: int, grid: int, width: int, height: int) -> Box:
     x1 = min(width, -(-(box.right + margin) // grid) * grid)
     y1 = min(height, -(-(box.bottom + margin) // grid) * grid)
     return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def feathered_extent(box: Box, feather: int, width: int, height: int) -> Tuple[Box, Dict[str, int]]:
+    """Where a region's mask is drawn and how it ramps: the box widened by half
+    the feather across each interior edge (clamped to the canvas), and the
+    FeatherMask amount per edge (the full feather on interior edges, 0 on the
+    canvas border), so two neighbours' ramps cross at the seam and sum to 1.
+    The lowering builds this; the importer recognises it."""
+    half = feather // 2
+    x0 = max(0, box.x - half if box.x > 0 else 0)
+    y0 = max(0, box.y - half if box.y > 0 else 0)
+    x1 = min(width, box.right + (feather - half) if box.right < width else width)
+    y1 = min(height, box.bottom + (feather - half) if box.bottom < height else height)
+    inner = {"left": box.x > 0, "top": box.y > 0, "right": box.right < width, "bottom": box.bottom < height}
+    span = {"left": x1 - x0, "right": x1 - x0, "top": y1 - y0, "bottom": y1 - y0}
+    amounts = {e: min(feather, span[e]) if on and feather > 0 else 0 for e, on in inner.items()}
+    return Box(x0, y0, x1 - x0, y1 - y0), amounts

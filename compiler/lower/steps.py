@@ -20,7 +20,7 @@ from typing import Dict, Optional
 from compiler.ir import regions
 from compiler.ir.families import loader_of
 from compiler.ir.graph import GraphBuilder, Link
-from compiler.ir.recipe import Character, Recipe
+from compiler.ir.recipe import Character
 from compiler.lower.base import Lowering, folds_scene, has_lora, hooks_in_pass1, lora_nodes
 
 __all__ = ["load_models", "global_loras", "model_sampling", "masks", "encode_and_condition", "guidance",
@@ -117,21 +117,12 @@ def _feathered_box(b: GraphBuilder, c: Character, origin: str, width: int, heigh
     """A 1-inside mask for the box, widened by half the feather across each
     interior edge and ramped over the full feather there, so two neighbours'
     ramps cross at the seam and sum to 1."""
-    box, f = c.region.box, c.region.feather
-    half = f // 2
-    x0 = box.x - half if box.x > 0 else 0
-    y0 = box.y - half if box.y > 0 else 0
-    x1 = box.right + (f - half) if box.right < width else width
-    y1 = box.bottom + (f - half) if box.bottom < height else height
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-    mask = b.add(f"char.{c.id}.mask.solid", "SolidMask", origin, value=1.0, width=x1 - x0, height=y1 - y0)[0]
-    edges = {"left": box.x > 0, "top": box.y > 0, "right": box.right < width, "bottom": box.bottom < height}
-    if f > 0 and any(edges.values()):
-        span = {"left": x1 - x0, "right": x1 - x0, "top": y1 - y0, "bottom": y1 - y0}
-        amounts = {e: min(f, span[e]) if on else 0 for e, on in edges.items()}
+    area, amounts = regions.feathered_extent(c.region.box, c.region.feather, width, height)
+    mask = b.add(f"char.{c.id}.mask.solid", "SolidMask", origin, value=1.0, width=area.w, height=area.h)[0]
+    if any(amounts.values()):
         mask = b.add(f"char.{c.id}.mask.feather", "FeatherMask", origin, mask=mask, **amounts)[0]
     return b.add(f"char.{c.id}.mask", "MaskComposite", origin, destination=Link("canvas.mask", 0),
-                 source=mask, x=x0, y=y0, operation="add")[0]
+                 source=mask, x=area.x, y=area.y, operation="add")[0]
 
 
 def encode_and_condition(low: Lowering) -> None:

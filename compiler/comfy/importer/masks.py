@@ -228,21 +228,12 @@ _NODES = {"SolidMask": _solid, "FeatherMask": _feather, "MaskComposite": _compos
 
 def compiled_term(box: Box, f: int, width: int, height: int) -> Term:
     """The mask the lowering makes for `box` with feather `f` (_feathered_box)."""
-    half = f // 2
-    x0 = box.x - half if box.x > 0 else 0
-    y0 = box.y - half if box.y > 0 else 0
-    x1 = box.right + (f - half) if box.right < width else width
-    y1 = box.bottom + (f - half) if box.bottom < height else height
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-    edges = {"left": box.x > 0, "top": box.y > 0, "right": box.right < width, "bottom": box.bottom < height}
-    ax, ay = Axis(x0, x1), Axis(y0, y1)
-    if f > 0 and any(edges.values()):
-        span = {"left": x1 - x0, "right": x1 - x0, "top": y1 - y0, "bottom": y1 - y0}
-        a = {e: min(f, span[e]) if on else 0 for e, on in edges.items()}
-        if a["left"] or a["right"]:
-            ax = ax.with_op(Op(x0, x1, a["left"], a["right"]))
-        if a["top"] or a["bottom"]:
-            ay = ay.with_op(Op(y0, y1, a["top"], a["bottom"]))
+    area, a = regions.feathered_extent(box, f, width, height)
+    ax, ay = Axis(area.x, area.right), Axis(area.y, area.bottom)
+    if a["left"] or a["right"]:
+        ax = ax.with_op(Op(area.x, area.right, a["left"], a["right"]))
+    if a["top"] or a["bottom"]:
+        ay = ay.with_op(Op(area.y, area.bottom, a["top"], a["bottom"]))
     return Term(1.0, ax, ay)
 
 
