@@ -9,9 +9,9 @@ server does not have, with the nearest name it does have.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, List, Mapping, Tuple
 
-# Catalogue is the data (comfy/object_info.py); cli/common.py still imports it from here.
+# Catalogue is the data (comfy/object_info.py); this module checks a graph against it.
 from compiler.comfy.object_info import Catalogue, combo_options
 from compiler.errors import CatalogueError, Location, RecipeError
 from compiler.check.names import basename

@@ -186,7 +186,6 @@ def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, flo
     groups = hook_groups(graph)
     evals = EVALS_PER_STEP.get(recipe.sampler.name, 1)
     cfg = 1 if math.isclose(recipe.sampler.cfg, 1.0) else 2
-    passes = evals * cfg * groups
     swaps = evals * (groups if groups >= 2 else 0)
     lora = 1 + {**UNITS, **(units or {})}["global_lora"] * global_loras(graph)
     terms = {"sampler": (evals * cfg * _step_tokens(recipe, graph, groups) * lora, swaps)}

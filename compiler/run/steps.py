@@ -118,8 +118,9 @@ def submit(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
     try:
         client.queue_prompt(graph.to_api(), client_id=record.data["client_id"], extra_data=extra, prompt_id=pid)
     except RejectedError as exc:
-        if exc.prompt_id:   # queued with only its valid outputs: stop it, we want all or nothing
-            _try(lambda: client.interrupt(exc.prompt_id))
+        queued = exc.prompt_id
+        if queued:   # queued with only its valid outputs: stop it, we want all or nothing
+            _try(lambda: client.interrupt(queued))
         raise _locate_rejection(exc, recipe, graph) from None
     record.update(status="queued")
 
