@@ -35,11 +35,11 @@ def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=N
 def server_catalogue(provider, graph=None):
     """The server's catalogue for completing model names, or None when it
     cannot answer now: the run then fails, and is recorded, where it always did.
-    A per-class provider is asked for the classes of `graph` only."""
+    With `graph`, the provider is asked for what that graph needs (a per-class
+    one fetches only its classes); without, for what it holds."""
     from compiler.errors import RunError
     try:
-        return provider.for_graphs([graph]) if graph is not None and hasattr(provider, "for_graphs") \
-            else provider.get()
+        return provider.for_graphs([graph]) if graph is not None else provider.get()
     except RunError:
         return None
 
