@@ -17,7 +17,7 @@ from compiler.errors import AdviceError, Location, RecipeError
 from compiler.ir.families import family_of, variant_of
 from compiler.ir.graph import Graph
 from compiler.ir.nodes import GLOBAL_LORAS, LORA_CLASSES
-from compiler.lower import gguf_hook_conflict
+from compiler.lower import gguf_hook_conflict, refine_owner
 from compiler.ir.recipe import Recipe
 from compiler.resolve.schema import suggest
 
@@ -89,7 +89,7 @@ def lora_twice(r: Recipe, g: Graph):
             name, owner = node.input("lora_name"), _character_of(node.origin)
             # refine's pass 2 merges a character's LoRA into a model of its own
             # (char.<id>.refine.*): the same LoRA as a hook in pass 1 is by design.
-            scope = node.id.rsplit(".refine.", 1)[0] if ".refine." in node.id else ""
+            scope = refine_owner(node.id) or ""
             first = seen.get((scope, name))
             if first is None:
                 seen[(scope, name)] = (node.origin, owner)

@@ -78,6 +78,7 @@ from compiler.ir.families import family_of
 from compiler.ir.graph import Graph
 from compiler.ir.nodes import GLOBAL_LORAS, HOOKED_LORAS
 from compiler.ir.recipe import Recipe
+from compiler.lower import refine_owner
 
 __all__ = ["Estimate", "estimate", "hook_groups", "sampler_terms", "global_loras", "hooked_loras", "UNITS",
            "SAMPLER_NODES"]
@@ -138,25 +139,20 @@ def _tokens(recipe: Recipe, scale: float = 1.0, size: Optional[tuple] = None) ->
     return (cells + text) / ((1024 // p) ** 2 + text) * recipe.output.batch_size
 
 
-def _is_refine(node_id: str) -> bool:
-    return ".refine." in node_id      # lower/refine.py's node ids: char.<id>.refine.*
-
-
-def global_loras(graph: Graph, prefix: Optional[str] = None) -> int:
-    """LoRAs merged into a model once, at load: pass 1's, or with `prefix` that
-    refine pass's."""
-    return sum(1 for n in graph if n.class_type in GLOBAL_LORAS
-               and (n.id.startswith(prefix) if prefix else not _is_refine(n.id)))
+def global_loras(graph: Graph, owner: Optional[str] = None) -> int:
+    """LoRAs merged into a model once, at load: pass 1's, or with `owner`
+    (`char.<id>`, see lower.refine_owner) those of that character's refine pass."""
+    return sum(1 for n in graph if n.class_type in GLOBAL_LORAS and refine_owner(n.id) == owner)
 
 
 def _refine_terms(recipe: Recipe, graph: Graph, passes_per_group: float, lora_fraction: float) -> Dict[str, tuple]:
     """Per refine sampler: its crop's tokens, one group, no swaps."""
     out = {}
     for n in graph:
-        if n.class_type == "KSampler" and _is_refine(n.id):
+        if n.class_type == "KSampler" and refine_owner(n.id) is not None:
             crop = graph[n.input("latent_image").node]
             size = (crop.input("width"), crop.input("height"))
-            lora = 1 + lora_fraction * global_loras(graph, n.id.rsplit(".", 1)[0] + ".lora")
+            lora = 1 + lora_fraction * global_loras(graph, refine_owner(n.id))
             out[n.id] = (passes_per_group * _tokens(recipe, size=size) * lora, 0)
     return out
 
@@ -168,8 +164,8 @@ def _step_tokens(recipe: Recipe, graph: Graph, groups: int, scale: float = 1.0) 
     together, so each is its own, smaller pass; REFERENCE F measured the gain)."""
     if recipe.cond_area != "mask bounds":
         return groups * _tokens(recipe, scale)
-    w, h, grid = recipe.canvas.width, recipe.canvas.height, _PATCH[recipe.model.family]
-    crops = [regions.grown_box(c.region.box, c.region.feather, grid, w, h) for c in recipe.characters]
+    w, h = recipe.canvas.width, recipe.canvas.height
+    crops = [regions.feathered_extent(c.region.box, c.region.feather, w, h)[0] for c in recipe.characters]
     unmasked = 1 if "scene.text" in graph else 0
     return sum(_tokens(recipe, scale, (b.w, b.h)) for b in crops) + unmasked * _tokens(recipe, scale)
 
@@ -187,11 +183,12 @@ def sampler_terms(recipe: Recipe, graph: Graph, units: Optional[Mapping[str, flo
     evals = EVALS_PER_STEP.get(recipe.sampler.name, 1)
     cfg = 1 if math.isclose(recipe.sampler.cfg, 1.0) else 2
     swaps = evals * (groups if groups >= 2 else 0)
-    lora = 1 + {**UNITS, **(units or {})}["global_lora"] * global_loras(graph)
+    per_lora = {**UNITS, **(units or {})}["global_lora"]
+    lora = 1 + per_lora * global_loras(graph)
     terms = {"sampler": (evals * cfg * _step_tokens(recipe, graph, groups) * lora, swaps)}
     if recipe.hires and "hires.sampler" in graph:
         terms["hires.sampler"] = (evals * cfg * _step_tokens(recipe, graph, groups, recipe.hires.scale) * lora, swaps)
-    terms.update(_refine_terms(recipe, graph, evals * cfg, {**UNITS, **(units or {})}["global_lora"]))
+    terms.update(_refine_terms(recipe, graph, evals * cfg, per_lora))
     return terms
 
 
@@ -205,7 +202,7 @@ def estimate(recipe: Recipe, graph: Graph, previous: Optional[Graph] = None,
     steps = recipe.sampler.steps + (1 if recipe.sampler.name in EXTRA_SIGMA else 0)
     sampling = steps * per_step["sampler"]
     hires = recipe.hires.steps * per_step["hires.sampler"] if "hires.sampler" in per_step else 0.0
-    refine = sum(v * recipe.refine.steps for k, v in per_step.items() if _is_refine(k)) if recipe.refine else 0.0
+    refine = sum(v * recipe.refine.steps for k, v in per_step.items() if refine_owner(k) is not None) if recipe.refine else 0.0
     runs = 2 if "hires.sampler" in per_step else 1
     all_global = sum(1 for n in graph if n.class_type in GLOBAL_LORAS)
     merge = hooked_loras(graph) * u["merge_hook"] * runs + all_global * u["merge_global"]

@@ -14,12 +14,12 @@ from compiler.ir.graph import Graph
 from compiler.ir.recipe import Recipe
 from compiler.lower.base import (PROBE, LowerError, LowerOptions, Lowering, folds_scene, gguf_hook_conflict,
                                  has_lora, hooks_in_pass1, lora_nodes, uses_hooks)
-from compiler.lower.refine import crop_box, refine
+from compiler.lower.refine import crop_box, refine, refine_owner
 from compiler.lower.steps import (decode_and_save, encode_and_condition, global_loras, guidance, hires, latent,
                                   load_models, masks, model_sampling, sample)
 
 __all__ = ["lower", "LOWER_STEPS", "LowerOptions", "PROBE", "folds_scene", "uses_hooks", "hooks_in_pass1",
-           "gguf_hook_conflict", "has_lora", "lora_nodes", "crop_box"]
+           "gguf_hook_conflict", "has_lora", "lora_nodes", "crop_box", "refine_owner"]
 
 LOWER_STEPS = (load_models, global_loras, model_sampling, masks, encode_and_condition,
                guidance, latent, sample, refine, hires, decode_and_save)

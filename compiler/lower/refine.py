@@ -23,7 +23,15 @@ from compiler.ir.graph import Link
 from compiler.ir.recipe import Box, Character, Recipe
 from compiler.lower.base import Lowering, has_lora, lora_nodes
 
-__all__ = ["refine", "crop_box"]
+__all__ = ["refine", "crop_box", "refine_owner"]
+
+_MARK = ".refine."   # pass 2's node ids: char.<id>.refine.<part>
+
+
+def refine_owner(node_id: str):
+    """`char.<id>` for a node of refine's pass 2 (whose own model carries that
+    character's LoRA), None for any other node."""
+    return node_id.split(_MARK, 1)[0] if _MARK in node_id else None
 
 
 def crop_box(recipe: Recipe, c: Character, grid: int) -> Box:
@@ -44,7 +52,7 @@ def refine(low: Lowering) -> None:
 def _repaint(low: Lowering, c: Character, box: Box) -> Link:
     r, b, s = low.recipe, low.b, low.recipe.sampler
     at = dict(x=box.x, y=box.y)
-    pre, origin = f"char.{c.id}.refine", f"characters.{c.id}"
+    pre, origin = f"char.{c.id}{_MARK[:-1]}", f"characters.{c.id}"
     crop = b.add(f"{pre}.crop", "LatentCrop", "refine", samples=low.samples, width=box.w, height=box.h, **at)[0]
     model, clip = _lora_model(low, c)
     if low.variant.model_sampling:   # the shift follows the token count, i.e. the crop's size
@@ -69,7 +77,7 @@ def _lora_model(low: Lowering, c: Character):
     CLIP, once, by LoraLoader."""
     model, clip = low.unshifted, low.clip
     for node_id, origin, lora in lora_nodes(c, low.options.keep_zero_loras):
-        node_id = node_id.replace(f"char.{c.id}.lora", f"char.{c.id}.refine.lora", 1)
+        node_id = node_id.replace(f"char.{c.id}.lora", f"char.{c.id}{_MARK}lora", 1)
         node = low.b.add(node_id, "LoraLoader", origin, model=model, clip=clip, lora_name=lora.file,
                          strength_model=lora.strength_model, strength_clip=lora.strength_clip)
         model, clip = node[0], node[1]
