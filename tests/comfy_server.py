@@ -70,6 +70,7 @@ class Recorded(NamedTuple):
     query: dict
     body: Any          # parsed JSON, or None
     headers: dict
+    peer: tuple = ()   # the client's (address, port): which TCP connection it came on
 
 
 class ComfyTestServer:
@@ -185,7 +186,8 @@ class ComfyTestServer:
     async def _middleware(self, request: web.Request, handler):
         path = request.path[4:] if request.path.startswith("/api/") else request.path
         self.requests.append(Recorded(request.method, request.path, dict(request.query),
-                                      await _json_or_none(request), dict(request.headers)))
+                                      await _json_or_none(request), dict(request.headers),
+                                      tuple(request.transport.get_extra_info("peername") or ())))
         if delay := replay.match_fault(self.slow, path):
             await asyncio.sleep(delay)
         if status := replay.match_fault(self.http_status, path):

@@ -4,7 +4,8 @@ the prompts we have queued there, and the follower thread that collects them.
 The dispatcher (ab/sweep.py) queues a job on a lane with `submit`, from its
 own thread and through the lane's `client`; the follower waits for the lane's
 prompts in queue order on one WebSocket, through its own `reader` client (a
-requests Session is not thread-safe), and hands each finished job to
+client makes one HTTP request at a time, so the two do not wait on each
+other), and hands each finished job to
 `on_done`. `inflight` is shared with the dispatcher under one Condition.
 
 A server can die mid-sweep. The follower would then wait out its idle

@@ -96,11 +96,11 @@ class ComfyClient:
     """HTTP calls and event streams for one ComfyUI server."""
 
     def __init__(self, server: str, *, headers: Optional[dict] = None,
-                 timeouts: Timeouts = Timeouts(), session=None):
+                 timeouts: Timeouts = Timeouts()):
         self.address = parse_server(server)
         self.timeouts = timeouts
         self._headers = {**headers_from_env(), **(headers or {})}
-        self._http = Http(session)   # session: a requests.Session of the caller's, if any
+        self._http = Http()
         self._jobs: Optional[bool] = None   # does the server have /api/jobs? asked once
 
     @property
@@ -259,7 +259,7 @@ class ComfyClient:
     def connect_websocket(self, url: str) -> WebSocket:
         """A WebSocket to `url` with this client's headers, TLS settings and connect timeout."""
         return WebSocket(url, headers=self._headers, timeout=self.timeouts.connect,
-                         sslopt=self._http.sslopt())
+                         sslopt={"context": self._http.tls()} if url.startswith("wss:") else {})
 
     def close(self) -> None:
         self._http.close()

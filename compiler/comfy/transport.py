@@ -1,36 +1,49 @@
 """The wire, and the ONE place where third-party exceptions become the project's own.
 
-HTTP goes through a requests Session (`Http`), the WebSocket through
-websocket-client (`WebSocket`), JSON through `parse_json`. Whatever requests,
-urllib3, websocket-client, http.client, ssl, socket or json raise leaves this
-module as a RunError (ConnectError, RunTimeout, ServerError, ProtocolError),
-so the client and the event stream above it never see a foreign exception.
-tests/test_transport.py checks that for every exception class those
-libraries define.
+HTTP goes through the standard library's http.client (`Http`, one kept-alive
+connection per server), the WebSocket through websocket-client (`WebSocket`),
+JSON through `parse_json`. Whatever websocket-client, http.client, ssl,
+socket or json raise leaves this module as a RunError (ConnectError,
+RunTimeout, ServerError, ProtocolError), so the client and the event stream
+above it never see a foreign exception. tests/test_transport.py checks that
+for every exception class those libraries define.
+
+Why not requests: importing it (with urllib3) costs about 50 ms, which every
+one-off `recipe run` paid (issue 12); the official websockets example speaks
+plain stdlib HTTP too. What requests gave us is kept: keep-alive, proxies
+from the environment (`comfy/proxies.py`), REQUESTS_CA_BUNDLE and
+CURL_CA_BUNDLE, certifi's roots where it is installed.
 """
 from __future__ import annotations
 
 import json
 import os
+import select
 import ssl
+import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.client import HTTPException
-from typing import Any, Iterator, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from urllib.parse import SplitResult, urlencode, urlsplit
 
-import requests
-import urllib3
 import websocket
 
+from compiler.comfy.proxies import proxy_for
 from compiler.errors import ConnectError, ProtocolError, RecipeError, RunTimeout, ServerError
 
-__all__ = ["translate_errors", "translate", "Answer", "Http", "WebSocket", "parse_json"]
+__all__ = ["translate_errors", "translate", "Answer", "Http", "WebSocket", "parse_json", "MAX_BODY"]
+
+MAX_BODY = 1 << 30   # one answer: /object_info is ~600 KB, an image a few MB; never unbounded
 
 _CLOSED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
            websocket.WebSocketConnectionClosedException)
-_UNREADABLE = (requests.exceptions.RequestException, websocket.WebSocketException,
-               urllib3.exceptions.HTTPError, HTTPException, ValueError, LookupError)
+_UNREADABLE = (websocket.WebSocketException, HTTPException, ValueError, LookupError)
+
+
+class ConnectTimeout(TimeoutError):
+    """The TCP or TLS connect took too long: the server is unreachable, not slow to answer."""
 
 
 @contextmanager
@@ -53,22 +66,19 @@ def translate(exc: Exception, where: str, url: str) -> Optional[RecipeError]:
     why = _reason(exc)
     unreachable = f"cannot reach ComfyUI at {url} ({where}): {why}"
     hint = f"is ComfyUI running? start it with `python main.py --port {_port(url)}`"
-    if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
         return ConnectError(f"TLS with {url} failed ({where}): {why}",
                             hint="check the certificate; point REQUESTS_CA_BUNDLE at your CA file")
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, websocket.WebSocketAddressException)):
+    if isinstance(exc, (ConnectTimeout, websocket.WebSocketAddressException)):
         return ConnectError(unreachable, hint=hint)
-    if isinstance(exc, (requests.exceptions.Timeout, websocket.WebSocketTimeoutException, TimeoutError)):
+    if isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError)):
         return RunTimeout(f"{where} got no answer from {url} in time ({why})")
     if isinstance(exc, websocket.WebSocketBadStatusException):
         return ServerError(f"ComfyUI refused the WebSocket at {url}: HTTP {exc.status_code}",
                            exc.status_code)
-    if isinstance(exc, _CLOSED) or (isinstance(exc, requests.exceptions.ConnectionError) and exc.args
-                                    and isinstance(exc.args[0], urllib3.exceptions.ProtocolError)):
+    if isinstance(exc, _CLOSED):
         return ProtocolError(f"{where}: {url} closed the connection without a valid answer ({why})")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return ConnectError(unreachable, hint=hint)
-    if isinstance(exc, _UNREADABLE):   # before OSError: requests' exceptions are IOErrors too
+    if isinstance(exc, _UNREADABLE):   # before OSError: websocket-client's exceptions may be OSErrors too
         return ProtocolError(f"{where}: unreadable answer from {url}: {why}")
     if isinstance(exc, OSError):       # refused, unreachable, DNS
         return ConnectError(unreachable, hint=hint)
@@ -83,7 +93,7 @@ def _port(url: str) -> int:
 
 
 def _reason(exc: BaseException) -> str:
-    """The root cause in a few printable words, not urllib3's nested repr."""
+    """The root cause in a few printable words, not a nested repr."""
     for _ in range(8):
         inner = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
         if inner is None and exc.args and isinstance(exc.args[-1], BaseException):
@@ -111,30 +121,176 @@ class Answer:
     content: bytes
 
 
-class Http:
-    """A requests Session; `request` never raises anything but our errors."""
+def ca_bundle() -> Optional[str]:
+    """The CA file or folder the user named, as requests and curl read it."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
-    def __init__(self, session: Optional[requests.Session] = None):
-        self._session = session or requests.Session()
+
+def tls_context() -> ssl.SSLContext:
+    """The system's roots (and certifi's, where installed), or only the user's bundle."""
+    ca = ca_bundle()
+    if ca:
+        return ssl.create_default_context(**({"capath": ca} if os.path.isdir(ca) else {"cafile": ca}))
+    context = ssl.create_default_context()
+    try:
+        import certifi   # what requests trusted; absent on many systems, and optional
+        context.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return context
+
+
+def encode_body(json_body: Any = None, files: Optional[Mapping] = None,
+                data: Optional[Mapping[str, str]] = None) -> Tuple[Optional[bytes], Optional[str]]:
+    """(body, Content-Type) for a JSON body, or a multipart form of `data`
+    fields and `files` ({field: (filename, bytes, mime)})."""
+    if json_body is not None:
+        return json.dumps(json_body).encode("utf-8"), "application/json"
+    if files is None:
+        return None, None
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in (data or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'
+                     .encode("utf-8") + str(value).encode("utf-8") + b"\r\n")
+    for name, (filename, content, mime) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"; '
+                     f'filename="{_quoted(filename)}"\r\nContent-Type: {mime}\r\n\r\n'.encode("utf-8")
+                     + content + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode("ascii"), f"multipart/form-data; boundary={boundary}"
+
+
+def _quoted(text: str) -> str:
+    """A form field or file name inside quotes (the browsers' escaping)."""
+    return str(text).replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+_STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)   # RemoteDisconnected is one
+
+
+class Http:
+    """HTTP/1.1 through http.client; `request` never raises anything but our errors.
+
+    One connection per server, kept alive between requests (a run makes about
+    six). A kept connection the server has closed meanwhile (a `recipe watch`
+    idles for minutes) is noticed before it is used; a GET that still meets
+    a closed one is sent once more on a fresh connection, a POST never (it
+    may have been acted on). One request at a time: a lock serialises callers
+    on other threads."""
+
+    def __init__(self):
+        self._held: Dict[Tuple[str, str, Optional[int]], HTTPConnection] = {}
+        self._lock = threading.Lock()
+        self._tls: Optional[ssl.SSLContext] = None
 
     def request(self, method: str, url: str, where: str, *, headers: Mapping[str, str],
-                timeout: Tuple[float, float], **kwargs) -> Answer:
-        with translate_errors(where, url):
-            resp = self._session.request(method, url, headers=dict(headers), timeout=timeout, **kwargs)
-            with resp:
-                return Answer(resp.status_code, resp.content)
+                timeout: Tuple[float, float], params: Optional[Mapping] = None, json: Any = None,
+                files: Optional[Mapping] = None, data: Optional[Mapping] = None) -> Answer:
+        parts = urlsplit(url)
+        body, kind = encode_body(json, files, data)
+        sent = {**headers, **({"Content-Type": kind} if kind else {})}
+        query = "&".join(q for q in (parts.query, urlencode(params or {})) if q)
+        target = (parts.path or "/") + (f"?{query}" if query else "")
+        with self._lock, translate_errors(where, url):
+            return self._exchange(parts, method, target, body, sent, timeout)
 
-    def sslopt(self) -> dict:
-        """websocket-client ignores REQUESTS_CA_BUNDLE: hand it the CA requests would use."""
-        verify = self._session.verify
-        if verify is False:
-            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-        ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") \
-            or (verify if isinstance(verify, str) else None)
-        return {} if not ca else {"ca_cert_path": ca} if os.path.isdir(ca) else {"ca_certs": ca}
+    def _exchange(self, parts: SplitResult, method: str, target: str, body: Optional[bytes],
+                  headers: dict, timeout: Tuple[float, float]) -> Answer:
+        key = (parts.scheme, parts.hostname or "", parts.port)
+        conn = self._held.pop(key, None)
+        if conn is not None and _dropped(conn):
+            conn.close()
+            conn = None
+        for attempt in (1, 2):
+            reused, conn = conn is not None, conn or self._connect(parts, timeout)
+            try:
+                answer, keep = _send(conn, method, target, body, headers)
+            except _STALE:
+                conn.close()
+                if not reused or method != "GET" or attempt == 2:
+                    raise
+                conn = None
+                continue
+            except BaseException:
+                conn.close()
+                raise
+            if keep:
+                self._held[key] = conn
+            else:
+                conn.close()
+            return answer
+        raise AssertionError("unreachable")   # the loop returns or raises
+
+    def _connect(self, parts: SplitResult, timeout: Tuple[float, float]) -> HTTPConnection:
+        """A connected socket to the server (through its proxy, if any), reads bounded by timeout[1]."""
+        secure, host = parts.scheme == "https", parts.hostname or ""
+        port = parts.port or (443 if secure else 80)
+        proxy = proxy_for(host, secure)
+        if secure:
+            conn: HTTPConnection = HTTPSConnection(proxy.host if proxy else host, proxy.port if proxy else port,
+                                                   timeout=timeout[0], context=self.tls())
+            if proxy:
+                conn.set_tunnel(host, port, headers=proxy.headers())
+        else:
+            conn = _ProxiedHTTP(proxy, f"http://{host}:{port}", timeout=timeout[0]) if proxy \
+                else HTTPConnection(host, port, timeout=timeout[0])
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            conn.close()
+            raise ConnectTimeout(f"no connection within {timeout[0]:g} s") from exc
+        except BaseException:
+            conn.close()
+            raise
+        conn.sock.settimeout(timeout[1])
+        return conn
+
+    def tls(self) -> ssl.SSLContext:
+        """The TLS settings of every https:// request and wss:// socket (built once)."""
+        if self._tls is None:
+            self._tls = tls_context()
+        return self._tls
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            for conn in self._held.values():
+                conn.close()
+            self._held.clear()
+
+
+class _ProxiedHTTP(HTTPConnection):
+    """Plain HTTP through a proxy: the request line carries the whole URL."""
+
+    def __init__(self, proxy, origin: str, timeout: float):
+        super().__init__(proxy.host, proxy.port, timeout=timeout)
+        self._origin, self._proxy_headers = origin, proxy.headers()
+
+    def request(self, method, url, body=None, headers=None, **kwargs):
+        return super().request(method, self._origin + url, body=body,
+                               headers={**(headers or {}), **self._proxy_headers}, **kwargs)
+
+
+def _send(conn: HTTPConnection, method: str, target: str, body: Optional[bytes],
+          headers: dict) -> Tuple[Answer, bool]:
+    """One request and its whole answer; and whether the connection may be kept."""
+    conn.request(method, target, body=body, headers=headers)
+    resp = conn.getresponse()
+    content = resp.read(MAX_BODY + 1)
+    if len(content) > MAX_BODY:
+        raise ProtocolError(f"{method} {target}: the answer is larger than {MAX_BODY} bytes")
+    return Answer(resp.status, content), not resp.will_close and resp.isclosed()
+
+
+def _dropped(conn: HTTPConnection) -> bool:
+    """A kept connection the server has closed (it reads as ready: EOF) or
+    that has stray bytes waiting: not safe to send on."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 class WebSocket:
