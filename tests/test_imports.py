@@ -14,9 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# What `recipe compile` may load: the YAML reader, the schema check, and
-# jinja2 only because portrait.yaml's prompts are templates.
-COMPILE_MAY_LOAD = frozenset({"yaml", "jsonschema", "jinja2"})
+# What `recipe compile` of a valid recipe may load: the YAML reader, and jinja2
+# only because portrait.yaml's prompts are templates. jsonschema is built only to
+# word what is wrong with an invalid one (resolve/conforms.py answers for the rest).
+COMPILE_MAY_LOAD = frozenset({"yaml", "jinja2"})
 # Never for compile: the network, images, progress bars, arrays.
 NEVER_FOR_COMPILE = frozenset({"requests", "urllib3", "websocket", "PIL", "tqdm", "numpy", "aiohttp"})
 
@@ -69,6 +70,16 @@ def test_recipe_compile_loads_only_what_it_uses():
     used = imported_by_us(["compile", "recipes/portrait.yaml", "-o", os.devnull], env={"RECIPE_NO_CACHE": "1"})
     assert used <= COMPILE_MAY_LOAD, sorted(used - COMPILE_MAY_LOAD)
     assert not used & NEVER_FOR_COMPILE
+
+
+def test_only_an_invalid_recipe_loads_jsonschema(tmp_path):
+    text = (ROOT / "recipes/sd15-duo.yaml").read_text("utf-8")
+    (tmp_path / "bad.yaml").write_text(text.replace("steps:", "stepz:", 1), "utf-8")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "compiler", "compile",
+                           str(tmp_path / "bad.yaml"), "-o", os.devnull], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "RECIPE_NO_CACHE": "1"}, timeout=60)
+    assert done.returncode == 2 and "did you mean `steps`" in done.stderr
+    assert "jsonschema" in owners(done.stderr)
 
 
 def test_prompts_without_templates_do_not_load_jinja2(tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from compiler.errors import SchemaError
-from compiler.resolve.schema import explain, load_schema, validator_for
+from compiler.resolve.schema import explain, load_schema, plainly_valid, validator_for
 from compiler.source import SourceMap
 
 __all__ = ["AB_KEYS", "check_pieces", "strip_variants"]
@@ -21,15 +21,20 @@ AB_KEYS = ("variants", "sweep")
 
 
 @lru_cache(maxsize=1)
-def _validator():
+def _piece_schema() -> dict:
     props = load_schema()["properties"]
     # Their own piece of the recipe schema: one source of truth for editors and for us.
-    return validator_for({"type": "object", "properties": {k: props[k] for k in AB_KEYS}})
+    return {"type": "object", "properties": {k: props[k] for k in AB_KEYS}}
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    return validator_for(_piece_schema())
 
 
 def check_pieces(pieces: dict, source: SourceMap) -> None:
     """Schema errors of `variants:` / `sweep:`, worded and located like the rest."""
-    if not pieces:
+    if not pieces or plainly_valid(_piece_schema(), pieces):
         return
     problems = [p for e in _validator().iter_errors(pieces) for p in explain(e, source)]
     if problems:

@@ -15,9 +15,10 @@ from types import MappingProxyType
 from typing import Any, Callable, List, Mapping
 
 from compiler.errors import RecipeError, SchemaError
+from compiler.resolve.conforms import Unsure, conforms
 from compiler.source import SourceMap
 
-__all__ = ["validate", "validator_for", "explain", "load_schema", "suggest"]
+__all__ = ["validate", "validator_for", "explain", "load_schema", "suggest", "plainly_valid"]
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +61,21 @@ def _validator():
     return _validator_class()(load_schema())
 
 
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    return load_schema()   # read here only, never handed out
+
+
+def plainly_valid(schema: dict, data: Any) -> bool:
+    """True when `data` is valid against `schema` by conforms.py's check, so
+    no jsonschema validator need be built; False when it is not, or when that
+    check cannot tell (then ask the validator, for messages or the answer)."""
+    try:
+        return conforms(schema, data)
+    except Unsure:
+        return False
+
+
 def validator_for(schema: dict):
     """A validator with the recipe schema's rules (strict patterns and integers) for a piece of it."""
     return _validator_class()(schema)
@@ -78,6 +94,8 @@ def validate(data: Any, source: SourceMap) -> None:
     bad = dict(_non_finite(data, ()))
     problems: List[RecipeError] = [RecipeError(f"must be a finite number, not {value}", source.locate(path))
                                    for path, value in bad.items()]
+    if not problems and plainly_valid(_schema(), data):   # the usual case: jsonschema never imported
+        return
     said = {p.location.key_path for p in problems}   # NaN and inf: said once, not again as out of range
     for error in _validator().iter_errors(data):
         problems.extend(p for p in explain(error, source) if p.location.key_path not in said)
