@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from comfy_server import ComfyTestServer  # noqa: E402
+from compiler import pipeline  # noqa: E402
 from compiler.comfy.client import ComfyClient  # noqa: E402
 from compiler.ir.graph import Graph  # noqa: E402
 from compiler.lower import lower  # noqa: E402
@@ -94,7 +95,14 @@ def reexecuted_on_server(server: ComfyTestServer) -> tuple:
     return rerun, total
 
 
+def loaded(path: str):
+    """The sweep recipe, which extends recipes/sd15-duo.yaml from a temporary
+    folder: allowed, as --allow-path would."""
+    return pipeline.load(path, allow=[str(ROOT / "recipes")])
+
+
 def one_run(path: str, order: str, ahead: int, scale: float, out: Path) -> tuple:
+    path = loaded(path)
     plan = plan_jobs(path, sweep=True)
     compiled = []
     for job in plan.jobs:
@@ -115,6 +123,7 @@ def one_run(path: str, order: str, ahead: int, scale: float, out: Path) -> tuple
 def one_real_run(path: str, order: str, server: str, out: Path) -> tuple:
     """The same sweep on a real ComfyUI: re-executed nodes are what the server
     did not list in execution_cached (run.json `cached`) for each job."""
+    path = loaded(path)
     plan = plan_jobs(path, sweep=True)
     compiled = [Compiled(job, r, lower(r)) for job in plan.jobs for r in [resolve_job(path, job)]]
     t0 = time.perf_counter()

@@ -75,7 +75,8 @@ def start_session(server: str, recipe: Path, tmp: Path):
     cache = CompileCache(tmp / "compiled")
 
     def compile_fn():
-        done = pipeline.compile(str(recipe), cache=cache)
+        # It extends recipes/sd15-duo.yaml from a temporary folder: allowed, as --allow-path would.
+        done = pipeline.compile(str(recipe), cache=cache, allow=[str(ROOT / "recipes")])
         return done.recipe, done.graph
 
     session = Session(str(recipe), compile_fn, runner, warn=lambda line: print(line, file=sys.stderr))
@@ -113,7 +114,10 @@ def main() -> int:
         recipe.write_text(TEXT.format(base=base, seed=seed))
         state, session, stop, thread = start_session(args.server, recipe, Path(tmp))
         try:
+            deadline = time.monotonic() + 600
             while finished(state, 1) is None:   # the first version: models load, catalogue fetched
+                if time.monotonic() > deadline:
+                    raise SystemExit("no first version within 600 s (see the lines above)")
                 time.sleep(0.01)
             print(f"server {args.server}{' (the transcript server)' if srv else ''}; file events: "
                   f"{session.events.kind}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
