@@ -16,6 +16,9 @@ prompt at a time from a real queue. Faults (constructor keywords, any scenario):
     slow={"/prompt": s}            wait s seconds before answering
     evil_filename="../../evil.png" SaveImage reports this file name
     node_errors_on_200={...}       POST /prompt answers 200 with these node_errors (fact 13)
+    start_when_queued=N            the first prompt starts only once N are queued (at most 5 s),
+                                   as on a server busy with someone else's: "queued ahead" is then
+                                   a fact of the order of requests, not of the machine's speed
 
 A server as recorded has no /api/jobs (aiohttp's plain 404). `jobs=True` serves it as
 ComfyUI 0.8.0 does (server.py:802-825, comfy_execution/jobs.py): GET /api/jobs?limit=N
@@ -78,7 +81,7 @@ class ComfyTestServer:
                  *, http_status=None, invalid_json=(), drop_ws_after=None, history_delay=0.0,
                  slow=None, evil_filename=None, node_errors_on_200=None,
                  interrupt_wait=3.0, reconnect_wait=5.0, ssl_context=None, latent_fn=None, image_fn=None,
-                 jobs=False):
+                 jobs=False, start_when_queued=0):
         self.scenario = replay.load_scenario(scenario)
         self.time_scale = time_scale
         self.http_status, self.slow = http_status or {}, slow or {}
@@ -90,6 +93,7 @@ class ComfyTestServer:
         self.ssl_context = ssl_context
         self.latent_fn, self.image_fn = latent_fn, image_fn
         self.jobs = jobs
+        self.start_when_queued = start_when_queued
         self._saved_files = itertools.count(1)    # SaveLatent/image_fn numbering, like the real counter
         self.requests: list[Recorded] = []
         self.url = ""
@@ -424,6 +428,10 @@ class ComfyTestServer:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            deadline = time.monotonic() + 5.0
+            while len(self._pending) < self.start_when_queued and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            self.start_when_queued = 0   # the first prompt only
             while self._pending:
                 job = min(self._pending, key=lambda j: (j.number, j.seq))
                 self._pending.remove(job)
