@@ -15,7 +15,7 @@ import pytest
 from compiler.comfy import transport
 from compiler.comfy.client import ComfyClient
 from compiler.comfy.proxies import proxy_for
-from compiler.errors import ConnectError, ProtocolError
+from compiler.errors import ConnectError, ProtocolError, RecipeError
 
 try:
     from .comfy_replay import load_scenario
@@ -46,11 +46,13 @@ def test_a_run_speaks_over_one_connection(comfy_server):
 
 
 class RawServer:
-    """Answers each request with `{}`; `on_reuse` says what a connection's
-    second and later requests get: "answer", or "hang-up" (close without a word)."""
+    """Answers each request with `answer` (default `{}`); `on_reuse` says what a
+    connection's second and later requests get: "answer", or "hang-up" (close
+    without a word); `delay` s before each answer."""
 
-    def __init__(self, on_reuse="answer", close_after_answer=False):
+    def __init__(self, on_reuse="answer", close_after_answer=False, answer=None, delay=0.0):
         self.on_reuse, self.close_after_answer = on_reuse, close_after_answer
+        self.answer, self.delay = answer, delay
         self.lines, self.connections = [], 0
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -78,8 +80,10 @@ class RawServer:
                 reader.read(length)
                 if n and self.on_reuse == "hang-up":
                     return
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-                if self.close_after_answer:
+                time.sleep(self.delay)
+                conn.sendall(self.answer or
+                             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                if self.close_after_answer or self.answer:
                     return
 
     def close(self):
@@ -123,6 +127,58 @@ def test_a_post_is_never_sent_twice(raw):
     assert sum(h[0].startswith(b"POST") for h in srv.lines) == 2 and srv.connections == 1
 
 
+def test_a_post_takes_a_fresh_connection_after_a_pause(raw, monkeypatch):
+    monkeypatch.setattr(transport, "POST_REUSE_S", 0.0)   # every kept connection is "old" for a POST
+    srv = raw()
+    client = ComfyClient(srv.url)
+    client.history("p")
+    client.history("p")          # GETs share one connection
+    client.interrupt()           # the POST does not risk the server's idle close
+    assert srv.connections == 2 and len(srv.lines) == 3
+
+
+def test_a_body_cut_short_is_an_error_not_an_image(raw):
+    srv = raw(answer=b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100\r\n\r\nonly-ten!!")
+    with pytest.raises(ProtocolError, match=r"cut short \(10 bytes of 100\)"):
+        ComfyClient(srv.url).view({"filename": "a.png", "type": "output"})
+
+
+def test_an_answer_read_until_close_is_read_whole(raw):
+    srv = raw(answer=b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"queue_running\": [], "
+                     b"\"queue_pending\": []}")
+    assert ComfyClient(srv.url).queue() == {"queue_running": [], "queue_pending": []}
+
+
+def test_each_request_has_its_own_read_timeout(raw):
+    from compiler.errors import RunTimeout
+    srv = raw(delay=0.5)
+    http = transport.Http()
+    assert http.request("GET", srv.url + "/queue", "GET /queue", headers={}, timeout=(2, 5)).status == 200
+    with pytest.raises(RunTimeout):   # the kept socket must not keep the first request's 5 s
+        http.request("GET", srv.url + "/queue", "GET /queue", headers={}, timeout=(2, 0.1))
+
+
+def test_a_header_http_cannot_carry_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("RECIPE_TOKEN", "s3cr€t")
+    with pytest.raises(RecipeError, match="RECIPE_TOKEN holds characters") as info:
+        ComfyClient("127.0.0.1:8188")
+    assert "s3cr" not in str(info.value) and info.value.exit_code == 2
+
+
+def test_a_prefix_with_unicode_is_sent_percent_encoded(raw):
+    srv = raw()
+    assert ComfyClient(srv.url + "/cömfy").history("p") is None
+    assert srv.lines[0][0] == b"GET /c%C3%B6mfy/history/p HTTP/1.1\r\n"
+
+
+def test_ipv6_through_a_proxy_keeps_its_brackets(raw, monkeypatch):
+    proxy = raw()
+    monkeypatch.setenv("http_proxy", proxy.url)
+    ComfyClient("http://[fd00::5]:8188").history("p")
+    assert proxy.lines[0][0] == b"GET http://[fd00::5]:8188/history/p HTTP/1.1\r\n"
+    assert b"Host: [fd00::5]:8188\r\n" in proxy.lines[0]
+
+
 def test_an_answer_over_the_bound_is_refused(raw, monkeypatch):
     monkeypatch.setattr(transport, "MAX_BODY", 1)
     with pytest.raises(ProtocolError, match="larger than 1 bytes"):
@@ -150,11 +206,16 @@ def test_plain_http_through_a_proxy(raw, monkeypatch):
     ("10.0.0.0/8", "10.1.2.3", True),
     ("10.0.0.0/8", "11.1.2.3", False),
     ("a.b, 127.0.0.1", "127.0.0.1", True),
+    ("gpu-box:8188", "gpu-box", True),          # a host:port entry, as requests reads it
+    ("gpu-box:9000", "gpu-box", False),
+    (".lan:8188", "gpu.lan", True),
+    ("::1", "::1", True),                       # a bare IPv6 address is not host:port
+    ("[::1]:8188", "::1", True),
 ])
 def test_no_proxy(monkeypatch, no_proxy, host, bypassed):
     monkeypatch.setenv("HTTPS_PROXY", "proxy.lan:3128")
     monkeypatch.setenv("no_proxy", no_proxy)
-    found = proxy_for(host, secure=True)
+    found = proxy_for(host, 8188, secure=True)
     assert (found is None) == bypassed
     if found:
         assert (found.host, found.port, found.authorization) == ("proxy.lan", 3128, None)

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from compiler.errors import RecipeError
 
@@ -44,7 +44,8 @@ def parse_server(text: str) -> ServerAddress:
                           "http(s)://host[:port][/prefix], e.g. http://127.0.0.1:8188")
     # A bare host means ComfyUI's default port, not 80.
     netloc = parts.netloc + (":8188" if "://" not in raw and port is None else "")
-    rest = netloc + parts.path.rstrip("/")
+    # A prefix as the user typed it (`/cömfy`), percent-encoded once for the request line.
+    rest = netloc + quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=~")
     ws_scheme = "wss" if parts.scheme == "https" else "ws"
     return ServerAddress(f"{parts.scheme}://{rest}", f"{ws_scheme}://{rest}")
 
@@ -60,6 +61,8 @@ class Timeouts:
 def headers_from_env() -> dict[str, str]:
     """RECIPE_TOKEN -> bearer; RECIPE_HEADERS -> a JSON object or `Name: value` lines."""
     token = os.environ.get("RECIPE_TOKEN", "").strip()
+    if not _latin1(token) or re.search("[\r\n]", token):
+        raise RecipeError("RECIPE_TOKEN holds characters an HTTP header cannot carry")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     raw = os.environ.get("RECIPE_HEADERS", "").strip()
     lines = [line for line in raw.splitlines() if line.strip()]
@@ -71,8 +74,18 @@ def headers_from_env() -> dict[str, str]:
     for number, (name, value) in enumerate(pairs, 1):
         name = name.strip() if isinstance(name, str) else ""
         # The message names the entry, never its text: it may hold a secret.
-        if not _HEADER_NAME.match(name) or not isinstance(value, str) or re.search("[\r\n]", value):
+        if not _HEADER_NAME.match(name) or not isinstance(value, str) or re.search("[\r\n]", value) \
+                or not _latin1(value):
             raise RecipeError(f"RECIPE_HEADERS entry {number} is not a valid header: "
                               "use `Name: value` lines or a JSON object of strings")
         headers[name] = value.strip()
     return headers
+
+
+def _latin1(text: str) -> bool:
+    """Whether HTTP (http.client, websocket-client) can send it as a header value."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True

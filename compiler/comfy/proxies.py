@@ -3,7 +3,8 @@
 The same variables websocket-client reads, so that HTTP and the WebSocket
 take the same road: `http_proxy` for http://, `https_proxy` for https:// (lower case
 first, then upper), none for a host that `no_proxy` names (`*`, a host, a
-domain with or without its leading dot, or a CIDR block for an address).
+domain with or without its leading dot, either with a `:port`, or a CIDR
+block for an address).
 Only http:// proxies are spoken to; https:// servers are reached through
 them with CONNECT.
 """
@@ -34,9 +35,9 @@ def _env(name: str) -> str:
     return os.environ.get(name, os.environ.get(name.upper(), "")).replace(" ", "")
 
 
-def proxy_for(hostname: str, secure: bool) -> Optional[Proxy]:
-    """The proxy for `hostname`, or None to connect directly."""
-    if _bypassed(hostname, [n for n in _env("no_proxy").split(",") if n]):
+def proxy_for(hostname: str, port: int, secure: bool) -> Optional[Proxy]:
+    """The proxy for `hostname:port`, or None to connect directly."""
+    if _bypassed(hostname, port, [n for n in _env("no_proxy").split(",") if n]):
         return None
     raw = _env("https_proxy" if secure else "http_proxy")
     if not raw:
@@ -57,16 +58,23 @@ def proxy_for(hostname: str, secure: bool) -> Optional[Proxy]:
     return Proxy(parts.hostname, port, auth)
 
 
-def _bypassed(hostname: str, no_proxy: list) -> bool:
+def _bypassed(hostname: str, port: int, no_proxy: list) -> bool:
     if "*" in no_proxy or hostname in no_proxy:
         return True
     if any("/" in entry for entry in no_proxy) and _in_networks(hostname, [e for e in no_proxy if "/" in e]):
         return True
-    for domain in no_proxy:
-        bare = domain.lstrip(".")
-        if bare and (hostname == bare or hostname.endswith("." + bare)):
+    for entry in no_proxy:
+        domain, _, only = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
+        bare = domain.lstrip(".").strip("[]")
+        if bare and (not only or int(only) == port) and (hostname == bare or hostname.endswith("." + bare)):
             return True
     return False
+
+
+def _has_port(entry: str) -> bool:
+    """`host:8188` or `[::1]:8188`, not the bare IPv6 address `::1`."""
+    head, sep, tail = entry.rpartition(":")
+    return bool(sep) and tail.isdigit() and (head.endswith("]") or ":" not in head)
 
 
 def _in_networks(hostname: str, networks: list) -> bool:

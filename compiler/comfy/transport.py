@@ -20,7 +20,9 @@ import json
 import os
 import select
 import ssl
+import sys
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +41,12 @@ MAX_BODY = 1 << 30   # one answer: /object_info is ~600 KB, an image a few MB; n
 
 _CLOSED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
            websocket.WebSocketConnectionClosedException)
-_UNREADABLE = (websocket.WebSocketException, HTTPException, ValueError, LookupError)
+# What an answer we cannot read raises. Not ValueError at large: one from
+# building our own request (a header that is not latin-1) is a bug to show,
+# not "an unreadable answer". websocket-client parses its handshake with
+# int() and str methods, so the WebSocket's calls add ValueError (_WS_UNREADABLE).
+_UNREADABLE = (websocket.WebSocketException, HTTPException, json.JSONDecodeError, UnicodeDecodeError)
+_WS_UNREADABLE = _UNREADABLE + (ValueError,)
 
 
 class ConnectTimeout(TimeoutError):
@@ -47,20 +54,20 @@ class ConnectTimeout(TimeoutError):
 
 
 @contextmanager
-def translate_errors(where: str, url: str) -> Iterator[None]:
+def translate_errors(where: str, url: str, unreadable: tuple = _UNREADABLE) -> Iterator[None]:
     """Run the body; a third-party exception leaves it as one of ours, from it."""
     try:
         yield
     except RecipeError:
         raise
     except Exception as exc:
-        mapped = translate(exc, where, url)
+        mapped = translate(exc, where, url, unreadable)
         if mapped is None:
             raise
         raise mapped from exc
 
 
-def translate(exc: Exception, where: str, url: str) -> Optional[RecipeError]:
+def translate(exc: Exception, where: str, url: str, unreadable: tuple = _UNREADABLE) -> Optional[RecipeError]:
     """The project's error for a third-party one; None for an exception that is
     not about the wire (a bug, which must not be disguised)."""
     why = _reason(exc)
@@ -78,7 +85,7 @@ def translate(exc: Exception, where: str, url: str) -> Optional[RecipeError]:
                            exc.status_code)
     if isinstance(exc, _CLOSED):
         return ProtocolError(f"{where}: {url} closed the connection without a valid answer ({why})")
-    if isinstance(exc, _UNREADABLE):   # before OSError: websocket-client's exceptions may be OSErrors too
+    if isinstance(exc, unreadable):    # before OSError: websocket-client's exceptions may be OSErrors too
         return ProtocolError(f"{where}: unreadable answer from {url}: {why}")
     if isinstance(exc, OSError):       # refused, unreachable, DNS
         return ConnectError(unreachable, hint=hint)
@@ -166,6 +173,10 @@ def _quoted(text: str) -> str:
 
 
 _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)   # RemoteDisconnected is one
+# A kept connection a POST may be sent on: one answered on this recently. A POST
+# is never sent twice, so it must not meet a server's idle close (aiohttp's comes
+# after 75 s, Apache's after 5 s); an older one is replaced by a fresh connection.
+POST_REUSE_S = 2.0
 
 
 class Http:
@@ -175,11 +186,12 @@ class Http:
     six). A kept connection the server has closed meanwhile (a `recipe watch`
     idles for minutes) is noticed before it is used; a GET that still meets
     a closed one is sent once more on a fresh connection, a POST never (it
-    may have been acted on). One request at a time: a lock serialises callers
-    on other threads."""
+    may have been acted on), so a POST takes a kept connection only within
+    POST_REUSE_S of its last answer. One request at a time: a lock
+    serialises callers on other threads."""
 
     def __init__(self):
-        self._held: Dict[Tuple[str, str, Optional[int]], HTTPConnection] = {}
+        self._held: Dict[Tuple[str, str, Optional[int]], Tuple[HTTPConnection, float]] = {}
         self._lock = threading.Lock()
         self._tls: Optional[ssl.SSLContext] = None
 
@@ -197,13 +209,11 @@ class Http:
     def _exchange(self, parts: SplitResult, method: str, target: str, body: Optional[bytes],
                   headers: dict, timeout: Tuple[float, float]) -> Answer:
         key = (parts.scheme, parts.hostname or "", parts.port)
-        conn = self._held.pop(key, None)
-        if conn is not None and _dropped(conn):
-            conn.close()
-            conn = None
+        conn = self._kept(key, method)
         for attempt in (1, 2):
             reused, conn = conn is not None, conn or self._connect(parts, timeout)
             try:
+                conn.sock.settimeout(timeout[1])   # this request's limit, on a kept socket too
                 answer, keep = _send(conn, method, target, body, headers)
             except _STALE:
                 conn.close()
@@ -215,24 +225,37 @@ class Http:
                 conn.close()
                 raise
             if keep:
-                self._held[key] = conn
+                self._held[key] = (conn, time.monotonic())
             else:
                 conn.close()
             return answer
         raise AssertionError("unreachable")   # the loop returns or raises
 
+    def _kept(self, key, method: str) -> Optional[HTTPConnection]:
+        """The kept connection to this server, if it is safe for `method`."""
+        conn, answered_at = self._held.pop(key, (None, 0.0))
+        if conn is not None and (_dropped(conn) or (
+                method != "GET" and time.monotonic() - answered_at > POST_REUSE_S)):
+            conn.close()
+            conn = None
+        return conn
+
     def _connect(self, parts: SplitResult, timeout: Tuple[float, float]) -> HTTPConnection:
-        """A connected socket to the server (through its proxy, if any), reads bounded by timeout[1]."""
+        """A connected socket to the server, through its proxy if any."""
         secure, host = parts.scheme == "https", parts.hostname or ""
         port = parts.port or (443 if secure else 80)
-        proxy = proxy_for(host, secure)
+        proxy = proxy_for(host, port, secure)
         if secure:
             conn: HTTPConnection = HTTPSConnection(proxy.host if proxy else host, proxy.port if proxy else port,
                                                    timeout=timeout[0], context=self.tls())
             if proxy:
+                if ":" in host and sys.version_info < (3, 12):   # 3.11 writes CONNECT fd00::5:443
+                    raise ConnectError(f"cannot reach {host} through https_proxy on Python "
+                                       f"{sys.version.split()[0]}: IPv6 needs Python 3.12",
+                                       hint="add the server to no_proxy, or use its host name")
                 conn.set_tunnel(host, port, headers=proxy.headers())
         else:
-            conn = _ProxiedHTTP(proxy, f"http://{host}:{port}", timeout=timeout[0]) if proxy \
+            conn = _ProxiedHTTP(proxy, f"http://{_bracketed(host)}:{port}", timeout=timeout[0]) if proxy \
                 else HTTPConnection(host, port, timeout=timeout[0])
         try:
             conn.connect()
@@ -242,7 +265,6 @@ class Http:
         except BaseException:
             conn.close()
             raise
-        conn.sock.settimeout(timeout[1])
         return conn
 
     def tls(self) -> ssl.SSLContext:
@@ -253,9 +275,13 @@ class Http:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._held.values():
+            for conn, _ in self._held.values():
                 conn.close()
             self._held.clear()
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class _ProxiedHTTP(HTTPConnection):
@@ -272,13 +298,23 @@ class _ProxiedHTTP(HTTPConnection):
 
 def _send(conn: HTTPConnection, method: str, target: str, body: Optional[bytes],
           headers: dict) -> Tuple[Answer, bool]:
-    """One request and its whole answer; and whether the connection may be kept."""
+    """One request and its whole answer, read in pieces up to MAX_BODY; and
+    whether the connection may be kept."""
     conn.request(method, target, body=body, headers=headers)
     resp = conn.getresponse()
-    content = resp.read(MAX_BODY + 1)
-    if len(content) > MAX_BODY:
-        raise ProtocolError(f"{method} {target}: the answer is larger than {MAX_BODY} bytes")
-    return Answer(resp.status, content), not resp.will_close and resp.isclosed()
+    too_large = ProtocolError(f"{method} {target}: the answer is larger than {MAX_BODY} bytes")
+    if resp.length is not None and resp.length > MAX_BODY:
+        raise too_large
+    chunks, size = [], 0
+    while chunk := resp.read(1 << 20):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large
+        chunks.append(chunk)
+    if resp.length:   # http.client returns a body shorter than its Content-Length without a word
+        raise ProtocolError(f"{method} {target}: the answer was cut short "
+                            f"({size} bytes of {size + resp.length})")
+    return Answer(resp.status, b"".join(chunks)), not resp.will_close and resp.isclosed()
 
 
 def _dropped(conn: HTTPConnection) -> bool:
@@ -303,7 +339,7 @@ class WebSocket:
 
     def __init__(self, url: str, *, headers: Mapping[str, str], timeout: float, sslopt: dict):
         self.url = url
-        with translate_errors("WebSocket connect", url):
+        with translate_errors("WebSocket connect", url, _WS_UNREADABLE):
             self._ws = websocket.create_connection(url, timeout=timeout, sslopt=sslopt,
                                                    header=[f"{k}: {v}" for k, v in headers.items()],
                                                    suppress_origin=True,   # avoid the Origin 403
@@ -312,11 +348,11 @@ class WebSocket:
                                                    skip_utf8_validation=True)
 
     def send_text(self, text: str, where: str = "WebSocket") -> None:
-        with translate_errors(where, self.url):
+        with translate_errors(where, self.url, _WS_UNREADABLE):
             self._ws.send(text)
 
     def receive(self, timeout: float) -> Tuple[str, bytes]:
-        with translate_errors("WebSocket", self.url):
+        with translate_errors("WebSocket", self.url, _WS_UNREADABLE):
             self._ws.settimeout(timeout)
             try:
                 opcode, payload = self._ws.recv_data()

@@ -117,7 +117,7 @@ def _additional(extra, instance, schema) -> bool:
     if "patternProperties" in schema:
         raise Unsure("additionalProperties beside patternProperties")
     known = schema.get("properties", {})
-    return all(conforms(extra, v) for k, v in instance.items() if k not in known)
+    return all(conforms(extra, instance[k]) for k in instance if k not in known)   # as jsonschema walks it
 
 
 def _when(kind: str, test: Callable[[Any, Any], bool]) -> Callable:
