@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from types import MappingProxyType
-from typing import Callable, List, Mapping, Optional
+from importlib import import_module
+from types import MappingProxyType, ModuleType
+from typing import Callable, List, Mapping, Optional, Tuple
 
 from compiler._version import __version__
-from compiler.cli import ab as cli_ab, export as cli_export, profile as cli_profile, run as cli_run, watch as cli_watch
-from compiler.cli import importer as cli_import, init as cli_init, probe as cli_probe
 from compiler.cli.common import catalogue_from, compile_checked, write_or_print, write_output
 from compiler.errors import Location, RecipeError, printable
 
@@ -34,7 +33,10 @@ def _server_opts(p: argparse.ArgumentParser, required: bool) -> None:
                    help="ComfyUI server, e.g. localhost:8188 or https://comfy.example:443")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command`, only the module that adds it
+    besides this one's own commands (a one-off `recipe run` need not import
+    the importer, init's resources or the watch page)."""
     parser = argparse.ArgumentParser(prog="recipe", description="Compile YAML recipes to ComfyUI graphs and run them.")
     parser.add_argument("--version", action="version", version=f"recipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,14 +65,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="PATH", help="with --cost: per-unit costs fitted by `recipe profile` "
                                                       "(default: <out>/<recipe>/profile.json when present)")
 
-    for module in COMMAND_MODULES:
+    for module in _modules_for(command):
         module.add_commands(sub, _common, _server_opts)
     return parser
 
 
-# Modules that add sub-commands: each has add_commands(sub, common, server_opts)
-# and a COMMANDS table. A new command family is one new module and one line here.
-COMMAND_MODULES = (cli_run, cli_watch, cli_export, cli_ab, cli_profile, cli_probe, cli_import, cli_init)
+# The commands each module adds, and how to import it: each has
+# add_commands(sub, common, server_opts) and a COMMANDS table. A new command
+# family is one new module and one line here (tests/test_cli_table.py checks
+# that the names match what the modules add). Literal import_module calls, so
+# tests/test_import_rules.py sees these imports too.
+COMMAND_MODULES: Mapping[Tuple[str, ...], Callable[[], ModuleType]] = MappingProxyType({
+    ("run", "resume"): lambda: import_module("compiler.cli.run"),
+    ("watch",): lambda: import_module("compiler.cli.watch"),
+    ("export",): lambda: import_module("compiler.cli.export"),
+    ("diff", "extract"): lambda: import_module("compiler.cli.ab"),
+    ("profile",): lambda: import_module("compiler.cli.profile"),
+    ("probe",): lambda: import_module("compiler.cli.probe"),
+    ("import",): lambda: import_module("compiler.cli.importer"),
+    ("init",): lambda: import_module("compiler.cli.init"),
+})
+
+
+def _modules_for(command: Optional[str]) -> List[ModuleType]:
+    """The module of `command`: none for this module's own, every one for no
+    command or one nobody adds (help, a typo: argparse then lists them all)."""
+    if command in COMMANDS:
+        return []
+    loaders = [load for commands, load in COMMAND_MODULES.items() if command in commands] \
+        or list(COMMAND_MODULES.values())
+    return [load() for load in loaders]
+
+
+def _command_of(argv: List[str]) -> Optional[str]:
+    """The sub-command the user typed: the first word, unless it is an option."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
 
 
 def cmd_compile(args) -> int:
@@ -91,8 +120,9 @@ def cmd_resolve(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from compiler.cli.ab import check_jobs
     recipe, graph = compile_checked(args)
-    cli_ab.check_jobs(args)
+    check_jobs(args)
     if args.cost:
         _print_cost(args, recipe, graph)
     print(f"ok: {recipe.source} passes the advisor's checks", file=sys.stderr)
@@ -174,10 +204,11 @@ COMMANDS: Mapping[str, Callable] = MappingProxyType({"compile": cmd_compile, "re
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    args = build_parser(command).parse_args(argv)
     handler = dict(COMMANDS)
-    for module in COMMAND_MODULES:
+    for module in _modules_for(args.command):
         handler.update(module.COMMANDS)
     handler = handler[args.command]
     try:
