@@ -103,9 +103,9 @@ def _command_of(argv: List[str]) -> Optional[str]:
 
 
 def cmd_compile(args) -> int:
-    from compiler.resolve.written import resolved_yaml
     recipe, graph = compile_checked(args)
-    if args.resolved:
+    if args.resolved:   # only then: it needs the YAML writer, which a cached compile never imports
+        from compiler.resolve.written import resolved_yaml
         write_output(args.resolved, resolved_yaml(recipe), "resolved recipe")
     write_or_print(args.output, graph.to_json(), f" ({len(graph.nodes)} nodes)")
     return 0

@@ -23,7 +23,6 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from compiler.errors import Location, PresetError, RecipeError
 from compiler.resolve.access import Roots
-from compiler.resolve.loader import load_file
 from compiler.resolve.schema import suggest
 from compiler.source import Path, SourceMap
 
@@ -52,6 +51,13 @@ class Loaded:
         return copy.deepcopy(self.document), copy.deepcopy(self.source)
 
 
+def _load_file(path: FsPath, display: str) -> Tuple[Any, SourceMap]:
+    """loader.load_file, imported (with PyYAML) when a file is read: a cached
+    compile reads none, and pipeline imports this module."""
+    from compiler.resolve.loader import load_file
+    return load_file(path, display)
+
+
 class _ReadOnce:
     """A reader that reads and parses each file once and hands out deep copies."""
 
@@ -61,7 +67,7 @@ class _ReadOnce:
     def __call__(self, path: FsPath, display: str) -> Tuple[Any, SourceMap]:
         key = (os.path.realpath(path), display)
         if key not in self.seen:
-            self.seen[key] = load_file(path, display)
+            self.seen[key] = _load_file(path, display)
         return copy.deepcopy(self.seen[key])
 
 
@@ -79,7 +85,7 @@ def load_recipe(path: str, presets: Sequence[str] = (), display: str | None = No
 
 
 def load_with_presets(path: str, display: str | None = None, on_top: Sequence[str] = (),
-                      read: Reader = load_file, roots: Roots | None = None) -> Tuple[dict, SourceMap]:
+                      read: Reader = _load_file, roots: Roots | None = None) -> Tuple[dict, SourceMap]:
     """The recipe with its `extends:` merged under it and `on_top` presets
     (the CLI's --preset) merged over it: a preset asked for on the command
     line is meant to change this run, so it wins over the file. `read` loads
