@@ -15,7 +15,7 @@ import pytest
 from compiler.comfy import transport
 from compiler.comfy.client import ComfyClient
 from compiler.comfy.proxies import proxy_for
-from compiler.errors import ConnectError, ProtocolError, RecipeError
+from compiler.errors import ConnectError, ProtocolError, RecipeError, ServerError
 
 try:
     from .comfy_replay import load_scenario
@@ -177,6 +177,16 @@ def test_ipv6_through_a_proxy_keeps_its_brackets(raw, monkeypatch):
     ComfyClient("http://[fd00::5]:8188").history("p")
     assert proxy.lines[0][0] == b"GET http://[fd00::5]:8188/history/p HTTP/1.1\r\n"
     assert b"Host: [fd00::5]:8188\r\n" in proxy.lines[0]
+
+
+def test_a_redirect_is_not_followed_but_named(raw):
+    srv = raw(answer=b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://comfy.example/prompt\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+    with pytest.raises(ServerError) as info:
+        ComfyClient(srv.url).interrupt()
+    text = str(info.value)
+    assert "HTTP 301, a redirect to https://comfy.example/prompt" in text and "give --server" in text
+    assert sum(h[0].startswith(b"POST") for h in srv.lines) == 1 and not any(h[0].startswith(b"GET") for h in srv.lines)
 
 
 def test_an_answer_over_the_bound_is_refused(raw, monkeypatch):

@@ -19,7 +19,8 @@ from urllib.parse import quote
 from compiler.comfy.address import Timeouts, headers_from_env, parse_server
 from compiler.comfy.events import EventStream
 from compiler.comfy.transport import Answer, Http, WebSocket, parse_json
-from compiler.errors import ProtocolError, RecipeError, RejectedError, Rejection, ServerError, UnknownPrompt
+from compiler.errors import (ProtocolError, RecipeError, RejectedError, Rejection, ServerError, UnknownPrompt,
+                             printable)
 
 __all__ = ["ComfyClient", "Queued", "JOB_STATUSES", "job_history"]
 
@@ -40,6 +41,11 @@ def _excerpt(resp: Answer) -> str:
 
 
 def _check_status(resp: Answer, method: str, path: str) -> None:
+    if 300 <= resp.status < 400 and resp.location:
+        error = ServerError(f"ComfyUI answered {method} {path} with HTTP {resp.status}, a redirect to "
+                            f"{printable(resp.location[:200])}", resp.status)
+        error.hint = "give --server the address it redirects to (e.g. https:// instead of http://)"
+        raise error
     if not 200 <= resp.status < 300:
         raise ServerError(f"ComfyUI answered {method} {path} with HTTP {resp.status}: "
                           f"{_excerpt(resp)}", resp.status)

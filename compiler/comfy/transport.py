@@ -126,6 +126,7 @@ class Answer:
     """One HTTP answer, its body read in full (so errors while reading it are translated too)."""
     status: int
     content: bytes
+    location: str = ""   # a redirect's Location: not followed (a POST must not become a GET), but said
 
 
 def ca_bundle() -> Optional[str]:
@@ -314,7 +315,8 @@ def _send(conn: HTTPConnection, method: str, target: str, body: Optional[bytes],
     if resp.length:   # http.client returns a body shorter than its Content-Length without a word
         raise ProtocolError(f"{method} {target}: the answer was cut short "
                             f"({size} bytes of {size + resp.length})")
-    return Answer(resp.status, b"".join(chunks)), not resp.will_close and resp.isclosed()
+    return (Answer(resp.status, b"".join(chunks), resp.getheader("Location") or ""),
+            not resp.will_close and resp.isclosed())
 
 
 def _dropped(conn: HTTPConnection) -> bool:
