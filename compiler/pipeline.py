@@ -53,6 +53,9 @@ class Compiled:
     graph: Graph
     findings: Tuple[Finding, ...]   # what the advisor said and did not refuse (warnings, unless strict)
     notices: Tuple[Finding, ...] = ()   # model names completed from the catalogue (level "note")
+    # The resolved recipe as YAML (resolve/written.py), made with the graph: a
+    # compile-cache hit then needs no YAML writer to fill a run folder.
+    resolved: str = ""
 
 
 def load(path: str, presets: Sequence[str] = (), allow: Sequence[str] = ()) -> Loaded:
@@ -103,9 +106,10 @@ def complete_names(done: Compiled, catalogue: Catalogue, strict: bool = False) -
 def _lowered(recipe: Recipe, strict: bool) -> Compiled:
     from compiler.lower import lower   # here: a cached compile never needs it
     graph = lower(recipe)
+    from compiler.resolve.written import resolved_yaml   # here: PyYAML, which a cache hit never imports
     findings = tuple(advise(recipe, graph))
     raise_errors(list(findings), strict)
-    return Compiled(recipe, graph, findings)
+    return Compiled(recipe, graph, findings, resolved=resolved_yaml(recipe))
 
 
 def _loaded(source: Source, presets: Sequence[str], allow: Sequence[str] = ()) -> Loaded:

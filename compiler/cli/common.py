@@ -7,11 +7,17 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "server_catalogue",
-           "write_output", "write_or_print"]
+__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "compiled_checked",
+           "server_catalogue", "write_output", "write_or_print"]
 
 
 def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=None):
+    """compiled_checked's recipe and graph, for the commands that need no more."""
+    done = compiled_checked(args, strict, quiet, catalogue)
+    return done.recipe, done.graph
+
+
+def compiled_checked(args, strict: bool = False, quiet: bool = False, catalogue=None):
     """pipeline.compile of the command line's recipe, --set and --preset:
     errors (and, with --strict, warnings) raise there; the notices (model
     names completed from `catalogue`) and warnings left go to stderr here.
@@ -29,7 +35,7 @@ def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=N
         done = pipeline.complete_names(done, catalogue, strict)
     for f in (*done.notices, *done.findings) if not quiet else ():
         print(printable(f.format()), file=sys.stderr)
-    return done.recipe, done.graph
+    return done
 
 
 def server_catalogue(provider, graph=None):

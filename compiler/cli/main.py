@@ -11,7 +11,7 @@ from types import MappingProxyType, ModuleType
 from typing import Callable, List, Mapping, Optional, Tuple
 
 from compiler._version import __version__
-from compiler.cli.common import catalogue_from, compile_checked, write_or_print, write_output
+from compiler.cli.common import catalogue_from, compile_checked, compiled_checked, write_or_print, write_output
 from compiler.errors import Location, RecipeError, printable
 
 __all__ = ["main"]
@@ -103,11 +103,10 @@ def _command_of(argv: List[str]) -> Optional[str]:
 
 
 def cmd_compile(args) -> int:
-    recipe, graph = compile_checked(args)
-    if args.resolved:   # only then: it needs the YAML writer, which a cached compile never imports
-        from compiler.resolve.written import resolved_yaml
-        write_output(args.resolved, resolved_yaml(recipe), "resolved recipe")
-    write_or_print(args.output, graph.to_json(), f" ({len(graph.nodes)} nodes)")
+    done = compiled_checked(args)
+    if args.resolved:
+        write_output(args.resolved, done.resolved, "resolved recipe")
+    write_or_print(args.output, done.graph.to_json(), f" ({len(done.graph.nodes)} nodes)")
     return 0
 
 

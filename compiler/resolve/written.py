@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 
-import yaml
-
 from compiler._version import __version__
 from compiler.ir.recipe import Recipe
 from compiler.resolve.schema import load_schema
@@ -35,6 +33,7 @@ def resolved_yaml(recipe: Recipe) -> str:
     doc["version"] = 1
     order = list(load_schema()["properties"])   # the schema's order reads top-down like a recipe
     doc = {k: doc[k] for k in sorted(doc, key=lambda k: order.index(k) if k in order else len(order))}
+    import yaml   # here: a run whose compile came from the cache has this text already (Compiled.resolved)
     header = f"# Resolved by recipe {__version__} from {recipe.source}. Compiles to the same graph.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1_000_000,
                                    default_flow_style=False)

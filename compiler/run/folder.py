@@ -77,15 +77,17 @@ def new_run_folder(out: Path, recipe: Recipe) -> Path:
     return folder
 
 
-def prepare(recipe: Recipe, graph: Graph, out: Path, client, folder: Optional[Path] = None) -> RunRecord:
+def prepare(recipe: Recipe, graph: Graph, out: Path, client, folder: Optional[Path] = None,
+            resolved: str = "") -> RunRecord:
     """Write the run folder before anything is queued: a new timestamped one
     under <out>/<recipe>/, or exactly `folder` (a sweep names them by job).
-    `client` (a ComfyClient) is described in run.json, never asked anything."""
+    `client` (a ComfyClient) is described in run.json, never asked anything.
+    `resolved`: resolved_yaml(recipe) if the caller has it already."""
     if folder is None:
         folder = new_run_folder(out, recipe)
     else:
         folder.mkdir(parents=True, exist_ok=False)
-    write_atomic(folder / "recipe.resolved.yaml", resolved_yaml(recipe))
+    write_atomic(folder / "recipe.resolved.yaml", resolved or resolved_yaml(recipe))
     write_atomic(folder / "graph.api.json", graph.to_json())
     record = RunRecord(folder, {})
     record.update(recipe=recipe.name, source=recipe.source, recipe_version=__version__, status="prepared",

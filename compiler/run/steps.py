@@ -75,10 +75,11 @@ def _upload_inputs(client: ComfyClient, recipe: Recipe, record: RunRecord) -> No
 
 def run_recipe(recipe: Recipe, graph: Graph, client: ComfyClient, out: Path, *,
                reporter: Optional[Reporter] = None,
-               catalogues: Optional[CatalogueProvider] = None) -> RunRecord:
+               catalogues: Optional[CatalogueProvider] = None, resolved: str = "") -> RunRecord:
     """Prepare, check, submit, follow and collect one run. Raises on failure,
-    after recording it in run.json."""
-    record = prepare(recipe, graph, Path(out), client)
+    after recording it in run.json. `resolved`: the recipe's resolved YAML
+    when the caller has it (pipeline.Compiled.resolved)."""
+    record = prepare(recipe, graph, Path(out), client, resolved=resolved)
     return run_prepared(record, recipe, graph, client, reporter=reporter, catalogues=catalogues)
 
 
