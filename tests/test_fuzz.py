@@ -3,8 +3,8 @@
 Each example in recipes/ is mutated as an artist pasting things, or an
 attacker, would: keys deleted, values swapped for other types, NaN and
 infinity, unicode with control characters, the text truncated or spliced.
-Whatever comes out, `recipe compile` exits 0 or 2, never with a traceback
-or an internal error; a refusal is one `error:` line per problem, each
+Whatever comes out, `recipe compile`, `recipe check` and `recipe resolve`
+(one drawn per example) exit 0 or 2, never with a traceback or an internal error; a refusal is one `error:` line per problem, each
 naming the file (or the --set it came from); and a graph carries no NaN.
 """
 from __future__ import annotations
@@ -89,23 +89,39 @@ def _no_nan(text: str) -> None:
     json.loads(text, parse_constant=refuse)
 
 
-def _compile(folder: Path, text: str) -> tuple:
+def _compile(folder: Path, text: str, command: str = "compile") -> tuple:
     path = folder / "fuzzed.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["compile", str(path)])
+        code = main([command, str(path)])
     return code, out.getvalue(), err.getvalue(), str(path)
 
 
-def _check(folder: Path, text: str) -> None:
-    code, out, err, path = _compile(folder, text)
+COMMANDS = st.sampled_from(["compile", "check", "resolve"])
+
+
+def _succeeded(command: str, out: str, lines: list) -> None:
+    """What each command prints when it accepts the recipe."""
+    if command == "compile":
+        _no_nan(out)
+    elif command == "check":
+        assert out == "" and lines and lines[-1].startswith("ok: ") and lines[-1].endswith("passes the advisor's checks")
+        lines = lines[:-1]
+    else:   # resolve: the resolved recipe, YAML that reads back as a mapping with no NaN
+        resolved = yaml.safe_load(out)
+        assert isinstance(resolved, dict) and resolved.get("version") == 1
+        _no_nan(json.dumps(resolved))
+    assert all(line.startswith("warning: ") for line in lines), lines
+
+
+def _check(folder: Path, text: str, command: str = "compile") -> None:
+    code, out, err, path = _compile(folder, text, command)
     assert code in (0, 2), err
     assert "Traceback" not in err and "internal error" not in err, err
     lines = err.splitlines()
     if code == 0:
-        _no_nan(out)
-        assert all(line.startswith("warning: ") for line in lines), err
+        _succeeded(command, out, lines)
         return
     assert out == ""
     errors = [line for line in lines if line.startswith("error: ")]
@@ -122,15 +138,15 @@ FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
 
 
 @FUZZ
-@given(mutated_docs())
-def test_mutated_documents_exit_0_or_2_with_one_line_per_error(text):
-    _check(FOLDER, text)
+@given(mutated_docs(), COMMANDS)
+def test_mutated_documents_exit_0_or_2_with_one_line_per_error(text, command):
+    _check(FOLDER, text, command)
 
 
 @FUZZ
-@given(mutated_texts())
-def test_mutated_texts_exit_0_or_2_with_one_line_per_error(text):
-    _check(FOLDER, text)
+@given(mutated_texts(), COMMANDS)
+def test_mutated_texts_exit_0_or_2_with_one_line_per_error(text, command):
+    _check(FOLDER, text, command)
 
 
 def test_the_examples_themselves_compile():
