@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from compiler.ir.recipe import Recipe
 
@@ -35,16 +35,33 @@ def recipe_files(recipe: Recipe) -> List[str]:
     return files
 
 
-def _git(cwd: str, *args: str) -> Optional[str]:
+def _run_git(cwd: str, *args: str) -> Optional[subprocess.CompletedProcess]:
     # Never take the index lock (a user may be committing), and read paths as
     # paths: a `*` in a file name is not a glob.
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1", "LC_ALL": "C"}
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S,
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S,
                               env=env, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError, ValueError):   # no git, a timeout, a vanished folder
         return None
-    return done.stdout if done.returncode == 0 else None
+
+
+def _git(cwd: str, *args: str) -> Optional[str]:
+    done = _run_git(cwd, *args)
+    return done.stdout if done is not None and done.returncode == 0 else None
+
+
+def _top_and_commit(folder: str) -> Tuple[Optional[str], Optional[str]]:
+    """The work tree's top folder and HEAD's commit, in one git call (each
+    costs a process start in every run): outside a work tree (None, None); in
+    a repository without a commit yet, (top, None), as git then prints the
+    top and fails on HEAD alone."""
+    done = _run_git(folder, "rev-parse", "--show-toplevel", "--verify", "--quiet", "HEAD^{commit}")
+    lines = done.stdout.splitlines() if done is not None and done.returncode in (0, 1) else []
+    if not lines or not lines[0].strip():
+        return None, None
+    commit = lines[1].strip() if done.returncode == 0 and len(lines) > 1 else ""
+    return lines[0].strip(), commit or None
 
 
 def git_provenance(files: Sequence[str]) -> Optional[dict]:
@@ -54,12 +71,10 @@ def git_provenance(files: Sequence[str]) -> Optional[dict]:
     listed with its absolute path and state "outside"."""
     if not files:
         return None
-    folder = str(Path(files[0]).parent)
-    top = _git(folder, "rev-parse", "--show-toplevel")
-    if not top or not top.strip():
+    top, commit = _top_and_commit(str(Path(files[0]).parent))
+    if top is None:
         return None
-    root = os.path.realpath(top.strip())
-    commit = (_git(folder, "rev-parse", "--verify", "--quiet", "HEAD^{commit}") or "").strip() or None
+    root = os.path.realpath(top)
     inside = {f: _relative(f, root) for f in files}
     states = _states(root, [r for r in inside.values() if r is not None], commit)
     listed = [{"path": rel, "state": states.get(rel, "clean")} if rel is not None else
