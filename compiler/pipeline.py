@@ -53,8 +53,9 @@ class Compiled:
     graph: Graph
     findings: Tuple[Finding, ...]   # what the advisor said and did not refuse (warnings, unless strict)
     notices: Tuple[Finding, ...] = ()   # model names completed from the catalogue (level "note")
-    # The resolved recipe as YAML (resolve/written.py), made with the graph: a
-    # compile-cache hit then needs no YAML writer to fill a run folder.
+    # The resolved recipe as YAML (resolve/written.py), made when the compile
+    # is kept in a cache: a cache hit then needs no YAML writer to fill a run
+    # folder. Empty otherwise; run/folder.prepare makes it then.
     resolved: str = ""
 
 
@@ -88,6 +89,8 @@ def compile(source: Source, overrides: Sequence[str] = (), presets: Sequence[str
         loaded = _loaded(source, presets, allow)
         done = _lowered(resolve(loaded, overrides), strict)
         if path is not None:
+            from compiler.resolve.written import resolved_yaml   # here: PyYAML, which a cache hit never imports
+            done = dataclasses.replace(done, resolved=resolved_yaml(done.recipe))
             cache.put(path, overrides, presets, strict, done, loaded.files, allow)
     return done if catalogue is None else complete_names(done, catalogue, strict)
 
@@ -106,10 +109,9 @@ def complete_names(done: Compiled, catalogue: Catalogue, strict: bool = False) -
 def _lowered(recipe: Recipe, strict: bool) -> Compiled:
     from compiler.lower import lower   # here: a cached compile never needs it
     graph = lower(recipe)
-    from compiler.resolve.written import resolved_yaml   # here: PyYAML, which a cache hit never imports
     findings = tuple(advise(recipe, graph))
     raise_errors(list(findings), strict)
-    return Compiled(recipe, graph, findings, resolved=resolved_yaml(recipe))
+    return Compiled(recipe, graph, findings)
 
 
 def _loaded(source: Source, presets: Sequence[str], allow: Sequence[str] = ()) -> Loaded:

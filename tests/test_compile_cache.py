@@ -57,6 +57,31 @@ def test_an_unchanged_recipe_comes_back_from_the_cache(project, tmp_path):
     assert second.recipe.locate("characters.a.prompt") == first.recipe.locate("characters.a.prompt")
 
 
+def test_the_cache_keeps_the_resolved_recipe_it_would_write(project, tmp_path):
+    from compiler.resolve.written import resolved_yaml
+    first, second = compile_twice(project, CompileCache(tmp_path / "cache"))
+    assert first.resolved and second.resolved == first.resolved == resolved_yaml(second.recipe)
+    assert pipeline.compile(str(project)).resolved == ""   # without a cache nothing keeps it: not made
+
+
+def test_a_run_folder_from_a_cache_hit_holds_the_same_resolved_recipe(comfy_server, tmp_path, capsys):
+    from compiler.cli.main import main
+    srv = comfy_server("11-success-sd15-checkpoint-two-characters-cfg6")
+    recipe, env = str(ROOT / "recipes/sd15-duo.yaml"), {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    folders = []
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        for _ in range(2):   # a miss, then a hit
+            assert main(["run", recipe, "--server", srv.url, "--out", str(tmp_path / "out"), "--plain"]) == 0
+            folders.append(Path(capsys.readouterr().out.strip()))
+        assert main(["resolve", recipe]) == 0
+    printed = capsys.readouterr().out
+    texts = [(f / "recipe.resolved.yaml").read_text("utf-8") for f in folders]
+    assert texts[0] == texts[1] == printed
+    assert len(list((tmp_path / "xdg/recipe/compiled").glob("*.pickle"))) == 1   # the second was a hit
+
+
 @pytest.mark.parametrize("change", ["recipe", "preset", "image", "mask"])
 def test_any_file_it_was_made_from_changing_is_a_miss(project, tmp_path, change):
     cache = CompileCache(tmp_path / "cache")

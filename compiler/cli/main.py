@@ -105,7 +105,8 @@ def _command_of(argv: List[str]) -> Optional[str]:
 def cmd_compile(args) -> int:
     done = compiled_checked(args)
     if args.resolved:
-        write_output(args.resolved, done.resolved, "resolved recipe")
+        from compiler.resolve.written import resolved_yaml
+        write_output(args.resolved, done.resolved or resolved_yaml(done.recipe), "resolved recipe")
     write_or_print(args.output, done.graph.to_json(), f" ({len(done.graph.nodes)} nodes)")
     return 0
 
@@ -206,12 +207,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(argv)
     args = build_parser(command).parse_args(argv)
-    handler = dict(COMMANDS)
+    handlers = dict(COMMANDS)
     for module in _modules_for(args.command):
-        handler.update(module.COMMANDS)
-    handler = handler[args.command]
+        handlers.update(module.COMMANDS)
     try:
-        return handler(args)
+        return handlers[args.command](args)
     except RecipeError as exc:
         for line in exc.lines():
             line = printable(line)
