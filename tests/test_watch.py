@@ -327,6 +327,10 @@ def test_cli_no_page_prints_one_line_per_version(comfy_server, tmp_path):
     assert second.startswith("v2 changed characters.roxy.prompt; re-ran 6 nodes, 16 cached"), (second, err)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "watching" in err
+    # Each version's run folder holds its own resolved recipe (made by the compile, passed on).
+    texts = [(f / "recipe.resolved.yaml").read_text("utf-8") for f in run_folders(tmp_path / "out")]
+    assert len(texts) == 2 and all("seed: 11" in t for t in texts)   # (folder names sort by second, then at random)
+    assert sorted(("soft clamshell lighting" in t, "hard rim light" in t) for t in texts) == [(False, True), (True, False)]
 
 
 # --- the small parts ----------------------------------------------------------------------

@@ -159,6 +159,7 @@ class Build:
     recipe: Recipe
     graph: Graph
     text: str                       # graph.to_json(): what "unchanged" compares
+    resolved: str = ""              # the resolved recipe's YAML, if the compile made it (its cache did)
     record: Optional[RunRecord] = None
     superseded: bool = False        # a newer build came while this one was in flight
     interrupted: bool = field(default=False, repr=False)
@@ -263,7 +264,7 @@ class Runner(threading.Thread):
 
     def _run_one(self, build: Build) -> None:
         try:
-            build.record = prepare(build.recipe, build.graph, self.out, self.client)
+            build.record = prepare(build.recipe, build.graph, self.out, self.client, resolved=build.resolved)
         except (RecipeError, OSError) as exc:
             self._forget(build)
             self.warn(f"error: cannot make a run folder: {exc}")
@@ -312,9 +313,11 @@ class Runner(threading.Thread):
 
 
 class Session:
-    """The watch loop: `step()` is one look at the files; `run()` loops until stopped."""
+    """The watch loop: `step()` is one look at the files; `run()` loops until stopped.
+    `compile_fn` answers (recipe, graph), or (recipe, graph, resolved YAML)
+    when the compile made that text already."""
 
-    def __init__(self, file: str, compile_fn: Callable[[], Tuple[Recipe, Graph]], runner: Runner, *,
+    def __init__(self, file: str, compile_fn: Callable[[], tuple], runner: Runner, *,
                  presets: Sequence[str] = (), poll: float = POLL_S, debounce: float = DEBOUNCE_S,
                  settle: float = SETTLE_S, events: bool = True,
                  clock: Callable[[], float] = time.monotonic, warn: Callable[[str], None] = print):
@@ -335,7 +338,7 @@ class Session:
     def rebuild(self, snap: Snapshot) -> None:
         """Compile the saved recipe; hand a changed graph to the runner."""
         try:
-            recipe, graph = self.compile_fn()
+            recipe, graph, *resolved = self.compile_fn()
         except RecipeError as exc:   # YAML, schema, template...: say where, keep the last image up
             lines = exc.lines()
             self.state.built(lines)
@@ -348,7 +351,7 @@ class Session:
             self.files = files
             self.events.watch(files)
             self.debouncer.rebase({**snapshot(files), **{f: s for f, s in snap.items() if f in files}})
-        self.runner.submit(Build(recipe, graph, graph.to_json()))
+        self.runner.submit(Build(recipe, graph, graph.to_json(), resolved[0] if resolved else ""))
 
     def run(self, stop: threading.Event) -> None:
         if not self.runner.is_alive():
