@@ -14,10 +14,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# What `recipe compile` of a valid recipe may load: the YAML reader, and jinja2
-# only because portrait.yaml's prompts are templates. jsonschema is built only to
-# word what is wrong with an invalid one (resolve/conforms.py answers for the rest).
-COMPILE_MAY_LOAD = frozenset({"yaml", "jinja2"})
+# What `recipe compile` of a valid recipe may load: the YAML reader. jsonschema is
+# built only to word what is wrong with an invalid one (resolve/conforms.py answers
+# for the rest), and jinja2 only for a template that does more than put values in
+# (resolve/substitute.py renders portrait.yaml's `{{ trigger }}` and `{{ vars.light }}`).
+COMPILE_MAY_LOAD = frozenset({"yaml"})
 # Never for compile: the network, images, progress bars, arrays.
 NEVER_FOR_COMPILE = frozenset({"requests", "urllib3", "websocket", "PIL", "tqdm", "numpy", "aiohttp"})
 
@@ -80,6 +81,15 @@ def test_only_an_invalid_recipe_loads_jsonschema(tmp_path):
                           text=True, env={**os.environ, "RECIPE_NO_CACHE": "1"}, timeout=60)
     assert done.returncode == 2 and "did you mean `steps`" in done.stderr
     assert "jsonschema" in owners(done.stderr)
+
+
+def test_a_template_with_a_filter_loads_jinja2(tmp_path):
+    text = (ROOT / "recipes/sd15-duo.yaml").read_text("utf-8").replace("{{ trigger }}", "{{ trigger | lower }}", 1)
+    assert "{{ trigger | lower }}" in text
+    (tmp_path / "filtered.yaml").write_text(text, "utf-8")
+    used = imported_by_us(["compile", str(tmp_path / "filtered.yaml"), "-o", os.devnull], cwd=tmp_path,
+                          env={"RECIPE_NO_CACHE": "1"})
+    assert "jinja2" in used
 
 
 def test_prompts_without_templates_do_not_load_jinja2(tmp_path):

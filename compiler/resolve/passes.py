@@ -33,6 +33,7 @@ from compiler.ir.recipe import Canvas, Character, Hires, Lora, Model, Output, Re
 from compiler.resolve.schema import validate
 from compiler.source import Path, SourceMap, key_path, parse_key_path
 from compiler.resolve.aside import strip_variants
+from compiler.resolve.substitute import substitute
 from compiler.resolve.requirements import check_family, check_refine, check_size
 
 __all__ = ["resolve_file", "resolve_loaded", "resolve_document", "RESOLVE_PASSES", "Context"]
@@ -220,13 +221,14 @@ def _trigger_first(prompt: str, trigger: str) -> str:
 
 
 def render(text: str, context: Mapping[str, Any], where: Location) -> str:
-    """templates.render, and jinja2 with it, only for text that can hold a
-    template: every Jinja2 delimiter starts with `{`. Other text comes out as
-    Jinja2 would give it: newlines normalised, stripped."""
-    if "{" in text:
-        from compiler.resolve.templates import render as jinja_render
-        return jinja_render(text, context, where)
-    return re.sub(r"\r\n?", "\n", text).strip()
+    """templates.render, and jinja2 with it, only for text that can hold more
+    than `{{ a.b }}` substitutions (substitute.py renders those, and text
+    without a template, exactly as Jinja2 would: newlines normalised, stripped)."""
+    done = substitute(text, context)
+    if done is not None:
+        return done
+    from compiler.resolve.templates import render as jinja_render
+    return jinja_render(text, context, where)
 
 
 def render_templates(doc: dict, ctx: Context) -> dict:

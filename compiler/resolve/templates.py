@@ -21,12 +21,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from compiler.errors import Location, TemplateError
 from compiler.resolve.schema import suggest
+from compiler.resolve.substitute import MAX_OUTPUT   # characters: a prompt, not a document
 
 __all__ = ["render", "protect", "TEMPLATE_MARKERS"]
 
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
-MAX_OUTPUT = 100_000   # characters: a prompt, not a document
 MAX_STEPS = 100_000    # loop iterations and calls per render: a prompt is not a program
 MAX_INT_BITS = 4096    # integers a template may build with * and **
 MAX_EMITTED = 10 * MAX_OUTPUT   # characters written per render, macros' own output included
