@@ -5,7 +5,6 @@ run folder."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
