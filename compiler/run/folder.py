@@ -35,8 +35,9 @@ def timestamp() -> str:
 class RunRecord:
     """run.json: what was asked, of whom, and what happened, kept current on disk."""
 
-    def __init__(self, folder: Path, data: dict):
+    def __init__(self, folder: Path, data: dict, resolved: str = ""):
         self.folder, self.data = folder, data
+        self.resolved = resolved   # recipe.resolved.yaml's text, as prepare wrote it ("" for a loaded record)
 
     @staticmethod
     def read(folder: Path) -> dict:
@@ -87,9 +88,10 @@ def prepare(recipe: Recipe, graph: Graph, out: Path, client, folder: Optional[Pa
         folder = new_run_folder(out, recipe)
     else:
         folder.mkdir(parents=True, exist_ok=False)
-    write_atomic(folder / "recipe.resolved.yaml", resolved or resolved_yaml(recipe))
+    resolved = resolved or resolved_yaml(recipe)
+    write_atomic(folder / "recipe.resolved.yaml", resolved)
     write_atomic(folder / "graph.api.json", graph.to_json())
-    record = RunRecord(folder, {})
+    record = RunRecord(folder, {}, resolved)
     record.update(recipe=recipe.name, source=recipe.source, recipe_version=__version__, status="prepared",
                   created_at=timestamp(), client=client.describe(), prompt_id=str(uuid.uuid4()),
                   client_id=uuid.uuid4().hex, seed=recipe.sampler.seed,

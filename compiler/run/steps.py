@@ -111,7 +111,7 @@ def submit(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
     """POST /prompt with our prompt_id and client_id. With the catalogue, the
     PNG also carries the editor workflow, so dropping it onto ComfyUI opens
     this graph. A refusal is raised at the recipe keys of its nodes."""
-    extra = {"extra_pnginfo": {"recipe": _resolved_text(recipe, record)}}
+    extra = {"extra_pnginfo": {"recipe": record.resolved or resolved_yaml(recipe)}}
     if catalogue is not None:
         extra["extra_pnginfo"]["workflow"] = to_ui(graph, catalogue)
     pid = record.data["prompt_id"]
@@ -124,15 +124,6 @@ def submit(client: ComfyClient, recipe: Recipe, graph: Graph, record: RunRecord,
             _try(lambda: client.interrupt(queued))
         raise _locate_rejection(exc, recipe, graph) from None
     record.update(status="queued")
-
-
-def _resolved_text(recipe: Recipe, record: RunRecord) -> str:
-    """The resolved recipe `prepare` wrote into the run folder, not dumped a
-    second time (PyYAML's emitter is pure Python: ~5 ms a run)."""
-    try:
-        return (record.folder / "recipe.resolved.yaml").read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return resolved_yaml(recipe)
 
 
 def _locate_rejection(exc: RejectedError, recipe: Recipe, graph: Graph) -> RejectedError:
