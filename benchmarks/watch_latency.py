@@ -76,8 +76,7 @@ def start_session(server: str, recipe: Path, tmp: Path):
 
     def compile_fn():
         # It extends recipes/sd15-duo.yaml from a temporary folder: allowed, as --allow-path would.
-        done = pipeline.compile(str(recipe), cache=cache, allow=[str(ROOT / "recipes")])
-        return done.recipe, done.graph
+        return pipeline.compile(str(recipe), cache=cache, allow=[str(ROOT / "recipes")])
 
     session = Session(str(recipe), compile_fn, runner, warn=lambda line: print(line, file=sys.stderr))
     stop = threading.Event()

@@ -22,6 +22,7 @@ import pytest
 
 from compiler.comfy.client import ComfyClient
 from compiler.lower import lower
+from compiler.pipeline import Compiled
 from compiler.resolve.passes import resolve_file
 from compiler.watch.loop import Debouncer, Runner, Session, prune, recipe_files, snapshot
 from compiler.watch.page import PageServer, Version, WatchState, facts_line, version_facts
@@ -98,7 +99,7 @@ class Watch:
 
     def _compile(self):
         recipe = resolve_file(str(self.recipe))
-        return recipe, lower(recipe)
+        return Compiled(recipe, lower(recipe), ())
 
     def close(self) -> None:
         self.stop.set()

@@ -12,6 +12,7 @@ import pytest
 
 from compiler.comfy.client import ComfyClient
 from compiler.lower import lower
+from compiler.pipeline import Compiled
 from compiler.resolve.passes import resolve_file
 from compiler.watch.changes import FileEvents
 from compiler.watch.loop import Debouncer, Runner, Session, snapshot, written
@@ -102,7 +103,7 @@ def _session(tmp_path, url, poll, events=True):
 
     def compile_fn():
         r = resolve_file(str(recipe))
-        return r, lower(r)
+        return Compiled(r, lower(r), ())
 
     session = Session(str(recipe), compile_fn, runner, poll=poll, debounce=30.0, events=events, warn=lambda _: None)
     stop = threading.Event()

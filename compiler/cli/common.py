@@ -7,23 +7,18 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "compiled_checked",
-           "server_catalogue", "write_output", "write_or_print"]
+__all__ = ["cache_dir", "catalogue_from", "client_for", "client_opts", "compile_checked", "server_catalogue",
+           "write_output", "write_or_print"]
 
 
 def compile_checked(args, strict: bool = False, quiet: bool = False, catalogue=None):
-    """compiled_checked's recipe and graph, for the commands that need no more."""
-    done = compiled_checked(args, strict, quiet, catalogue)
-    return done.recipe, done.graph
-
-
-def compiled_checked(args, strict: bool = False, quiet: bool = False, catalogue=None):
     """pipeline.compile of the command line's recipe, --set and --preset:
     errors (and, with --strict, warnings) raise there; the notices (model
     names completed from `catalogue`) and warnings left go to stderr here.
     Every command that makes a graph goes through here. `catalogue` may be a
     function of the compiled graph that fetches one: it is called only once
-    the recipe compiled, so a refused recipe costs no server a request."""
+    the recipe compiled, so a refused recipe costs no server a request.
+    Returns the pipeline.Compiled (recipe, graph, resolved text...)."""
     from compiler import pipeline
     from compiler.cache import default_cache
     from compiler.errors import printable

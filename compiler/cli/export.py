@@ -21,7 +21,7 @@ def add_commands(sub, common, server_opts) -> None:
 def cmd_export(args) -> int:
     from compiler.cli.common import catalogue_from, compile_checked, write_or_print
     from compiler.comfy.workflow import to_ui
-    recipe, graph = compile_checked(args)
+    graph = compile_checked(args).graph
     text = json.dumps(to_ui(graph, catalogue_from(args)), indent=2, ensure_ascii=False) + "\n"
     write_or_print(args.output, text, f" ({len(graph.nodes)} nodes): drop it onto ComfyUI to open it")
     return 0

@@ -11,7 +11,7 @@ from types import MappingProxyType, ModuleType
 from typing import Callable, List, Mapping, Optional, Tuple
 
 from compiler._version import __version__
-from compiler.cli.common import catalogue_from, compile_checked, compiled_checked, write_or_print, write_output
+from compiler.cli.common import catalogue_from, compile_checked, write_or_print, write_output
 from compiler.errors import Location, RecipeError, printable
 
 __all__ = ["main"]
@@ -103,7 +103,7 @@ def _command_of(argv: List[str]) -> Optional[str]:
 
 
 def cmd_compile(args) -> int:
-    done = compiled_checked(args)
+    done = compile_checked(args)
     if args.resolved:
         from compiler.resolve.written import resolved_yaml
         write_output(args.resolved, done.resolved or resolved_yaml(done.recipe), "resolved recipe")
@@ -121,7 +121,8 @@ def cmd_resolve(args) -> int:
 
 def cmd_check(args) -> int:
     from compiler.cli.ab import check_jobs
-    recipe, graph = compile_checked(args)
+    done = compile_checked(args)
+    recipe, graph = done.recipe, done.graph
     check_jobs(args)
     if args.cost:
         _print_cost(args, recipe, graph)
@@ -145,11 +146,11 @@ def _print_cost(args, recipe, graph) -> None:
     for name in args.compare if args.compare is not None else available_presets(args.file):
         other_args = argparse.Namespace(**{**vars(args), "presets": [*args.presets, name]})
         try:
-            o_recipe, o_graph = compile_checked(other_args, quiet=True)
+            o = compile_checked(other_args, quiet=True)
         except RecipeError as exc:   # e.g. the schnell preset on an SDXL recipe
             print(f"  {name} preset: does not apply ({exc.lines()[0]})")
             continue
-        other = estimate(o_recipe, o_graph)
+        other = estimate(o.recipe, o.graph)
         print(f"  {name} preset: {other.total / est.total:.2f}x this recipe's cost "
               f"({(other.sampling + other.hires + other.refine) / (est.sampling + est.hires + est.refine):.2f}x its sampling)")
     if any(c.loras for c in recipe.characters):
@@ -163,7 +164,8 @@ def _print_separation(args, recipe, graph) -> None:
 
     def cost_of(sets) -> float:
         alt = argparse.Namespace(**{**vars(args), "overrides": [*args.overrides, *sets]})
-        return estimate(*compile_checked(alt, quiet=True)).total
+        done = compile_checked(alt, quiet=True)
+        return estimate(done.recipe, done.graph).total
 
     rows, note = separation_rows(recipe, cost_of, estimate(recipe, graph).total)
     print(f"separation against cost ({note}):")
@@ -193,7 +195,8 @@ def _calibration(args, recipe) -> dict:
 def cmd_validate(args) -> int:
     from compiler.check.catalogue import check_graph
     catalogue = catalogue_from(args)
-    recipe, graph = compile_checked(args, catalogue=catalogue)
+    done = compile_checked(args, catalogue=catalogue)
+    recipe, graph = done.recipe, done.graph
     check_graph(graph, catalogue, recipe.locate)
     print(f"ok: {len(graph.nodes)} nodes fit the catalogue of {catalogue.origin}")
     return 0

@@ -35,7 +35,7 @@ def add_commands(sub, common, server_opts) -> None:
 
 
 def cmd_run(args) -> int:
-    from compiler.cli.common import cache_dir, client_for, compiled_checked, server_catalogue
+    from compiler.cli.common import cache_dir, client_for, compile_checked, server_catalogue
     from compiler.run.catalogues import ClassCatalogues
     from compiler.run.progress import make_reporter
     from compiler.run.steps import run_recipe
@@ -47,7 +47,7 @@ def cmd_run(args) -> int:
         raise RecipeError("several --server are for --variant and --sweep runs; one run uses one server")
     client = client_for(args.server[0], args)
     catalogues = ClassCatalogues(client, cache_dir())   # only the classes the graph uses, kept on disk a while
-    done = compiled_checked(args, catalogue=lambda graph: server_catalogue(catalogues, graph))
+    done = compile_checked(args, catalogue=lambda graph: server_catalogue(catalogues, graph))
     reporter = make_reporter(done.graph, sys.stderr, plain=True if args.plain else None, verbose=args.verbose)
     record = run_recipe(done.recipe, done.graph, client, Path(args.out), reporter=reporter, catalogues=catalogues,
                         resolved=done.resolved)

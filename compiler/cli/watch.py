@@ -38,7 +38,7 @@ def _stdout(line: str) -> None:
 
 
 def cmd_watch(args) -> int:
-    from compiler.cli.common import cache_dir, client_for, compiled_checked, server_catalogue
+    from compiler.cli.common import cache_dir, client_for, compile_checked, server_catalogue
     from compiler.watch.loop import Runner, Session
     from compiler.watch.page import PageServer, WatchState
     if args.keep is not None and args.keep < 1:
@@ -49,11 +49,8 @@ def cmd_watch(args) -> int:
     # the run thread, which may be in the middle of a request.
     runner = Runner(client_for(args.server, args), client_for(args.server, args), Path(args.out),
                     WatchState(args.file), keep=args.keep, cache_dir=cache_dir(), show=_stdout, warn=_stderr)
-    def compile_fn():
-        done = compiled_checked(args, catalogue=lambda graph: server_catalogue(runner.catalogues))
-        return done.recipe, done.graph, done.resolved
-
-    session = Session(args.file, compile_fn, runner, presets=args.presets, warn=_stderr)
+    session = Session(args.file, lambda: compile_checked(args, catalogue=lambda graph: server_catalogue(runner.catalogues)),
+                      runner, presets=args.presets, warn=_stderr)
     page = None if args.no_page else PageServer(session.state, args.port).start()
     if page is not None:
         _stderr(f"live page: {page.url}")

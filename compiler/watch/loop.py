@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 from compiler.comfy.client import ComfyClient
 from compiler.errors import Location, RecipeError, RunError
@@ -43,6 +43,9 @@ from compiler.run.folder import RunRecord, prepare
 from compiler.run.steps import run_prepared
 from compiler.watch.changes import FileEvents
 from compiler.watch.page import Version, WatchState, facts_line
+
+if TYPE_CHECKING:
+    from compiler.pipeline import Compiled
 
 __all__ = ["recipe_files", "snapshot", "Debouncer", "prune", "Runner", "Session", "POLL_S", "DEBOUNCE_S"]
 
@@ -314,10 +317,9 @@ class Runner(threading.Thread):
 
 class Session:
     """The watch loop: `step()` is one look at the files; `run()` loops until stopped.
-    `compile_fn` answers (recipe, graph), or (recipe, graph, resolved YAML)
-    when the compile made that text already."""
+    `compile_fn` compiles the recipe as it is now: a pipeline.Compiled."""
 
-    def __init__(self, file: str, compile_fn: Callable[[], tuple], runner: Runner, *,
+    def __init__(self, file: str, compile_fn: Callable[[], "Compiled"], runner: Runner, *,
                  presets: Sequence[str] = (), poll: float = POLL_S, debounce: float = DEBOUNCE_S,
                  settle: float = SETTLE_S, events: bool = True,
                  clock: Callable[[], float] = time.monotonic, warn: Callable[[str], None] = print):
@@ -338,7 +340,7 @@ class Session:
     def rebuild(self, snap: Snapshot) -> None:
         """Compile the saved recipe; hand a changed graph to the runner."""
         try:
-            recipe, graph, *resolved = self.compile_fn()
+            done = self.compile_fn()
         except RecipeError as exc:   # YAML, schema, template...: say where, keep the last image up
             lines = exc.lines()
             self.state.built(lines)
@@ -351,7 +353,7 @@ class Session:
             self.files = files
             self.events.watch(files)
             self.debouncer.rebase({**snapshot(files), **{f: s for f, s in snap.items() if f in files}})
-        self.runner.submit(Build(recipe, graph, graph.to_json(), resolved[0] if resolved else ""))
+        self.runner.submit(Build(done.recipe, done.graph, done.graph.to_json(), done.resolved))
 
     def run(self, stop: threading.Event) -> None:
         if not self.runner.is_alive():
