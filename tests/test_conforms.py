@@ -18,6 +18,11 @@ from compiler.resolve.conforms import Unsure, conforms
 from compiler.resolve.schema import load_schema, plainly_valid, validate, validator_for
 from compiler.source import SourceMap
 
+try:
+    from .mutations import mutate
+except ImportError:   # tests/ is not a package
+    from mutations import mutate
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema()
 JSONSCHEMA = validator_for(SCHEMA)
@@ -90,32 +95,11 @@ VALUES = st.one_of(st.sampled_from(EDGES), st.lists(st.sampled_from(EDGES), max_
 VALID = [doc for doc in DOCUMENTS.values() if plainly_valid(SCHEMA, doc)]
 
 
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
-
-
 @st.composite
 def mutated(draw):
-    doc = json.loads(json.dumps(draw(st.sampled_from(VALID))))
-    for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(doc) if p]
-        if not paths:   # a preset of one key, deleted
-            break
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        for part in path[:-1]:
-            parent = parent[part]
-        if isinstance(parent, dict) and draw(st.integers(0, 3)) == 0:
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = draw(VALUES)
-    return doc
+    doc = draw(st.sampled_from(VALID))
+    return mutate(draw, doc, draw(st.integers(1, 3)), VALUES,
+                  delete=lambda draw, parent: isinstance(parent, dict) and draw(st.integers(0, 3)) == 0)
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

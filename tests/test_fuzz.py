@@ -22,6 +22,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from compiler.cli.main import main
 
+try:
+    from .mutations import mutate
+except ImportError:   # tests/ is not a package
+    from mutations import mutate
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "recipes").glob("*.yaml"))
 TEXTS = [p.read_text("utf-8") for p in EXAMPLES]
@@ -37,37 +42,12 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.flo
                     UNICODE, st.lists(st.integers(0, 3), max_size=3), st.just({}))
 
 
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
-
-
-def _parent(doc, path):
-    node = doc
-    for part in path[:-1]:
-        node = node[part]
-    return node
-
-
 @st.composite
 def mutated_docs(draw):
     """An example recipe with a few of its values deleted or replaced."""
-    doc = json.loads(json.dumps(draw(st.sampled_from(DOCS))))
-    for _ in range(draw(st.integers(1, 4))):
-        paths = [p for p in _paths(doc) if p]
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = _parent(doc, path)
-        if draw(st.booleans()) and isinstance(parent, dict):
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = draw(st.one_of(SCALARS, NASTY))
+    doc = draw(st.sampled_from(DOCS))
+    doc = mutate(draw, doc, draw(st.integers(1, 4)), st.one_of(SCALARS, NASTY),
+                 delete=lambda draw, parent: draw(st.booleans()) and isinstance(parent, dict))
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).replace(BIG, "9" * 5000)
 
 
