@@ -34,17 +34,17 @@ class Entry:
 
 
 def entries(walk: Walk, ref: Ref) -> List[Entry]:
-    key = ("cond", ref)
-    if key not in walk.memo:
-        node = walk.node(ref)
-        step = _STEPS.get(node.class_type)
-        if step is None:
-            walk.unmapped(node, "a conditioning step a recipe does not make")
-            walk.memo[key] = []
-        else:
-            walk.claimed.add(node.id)
-            walk.memo[key] = step(walk, node, ref.slot)
-    return walk.memo[key]
+    return walk.remembered(("cond", ref), lambda: _entries(walk, ref))
+
+
+def _entries(walk: Walk, ref: Ref) -> List[Entry]:
+    node = walk.node(ref)
+    step = _STEPS.get(node.class_type)
+    if step is None:
+        walk.unmapped(node, "a conditioning step a recipe does not make")
+        return []
+    walk.claimed.add(node.id)
+    return step(walk, node, ref.slot)
 
 
 def _of(walk: Walk, node: SNode, name: str) -> List[Entry]:

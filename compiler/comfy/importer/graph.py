@@ -9,7 +9,7 @@ nothing the source does is dropped without a line saying so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from compiler.comfy.importer.known import KNOWN
 from compiler.errors import Location, RecipeError
@@ -156,6 +156,12 @@ class Walk:
 
     def node(self, ref: Optional[Ref]) -> Optional[SNode]:
         return self.graph.nodes[ref.node] if isinstance(ref, Ref) else None
+
+    def remembered(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """compute() once per walk for `key` (a node reached twice is read once)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     def take(self, ref: Any, classes: Iterable[str], role: str) -> Optional[SNode]:
         """The node at `ref` when it is one of `classes` (claimed), else a

@@ -48,10 +48,7 @@ def _lora(node: SNode, walk: Walk) -> LoraUse:
 
 
 def model_path(walk: Walk, ref: Ref) -> ModelPath:
-    key = ("model", ref)
-    if key not in walk.memo:
-        walk.memo[key] = _model_path(walk, ref)
-    return walk.memo[key]
+    return walk.remembered(("model", ref), lambda: _model_path(walk, ref))
 
 
 def _model_path(walk: Walk, ref: Ref) -> ModelPath:
@@ -77,10 +74,7 @@ def _model_path(walk: Walk, ref: Ref) -> ModelPath:
 
 
 def clip_path(walk: Walk, ref: Ref) -> ClipPath:
-    key = ("clip", ref)
-    if key not in walk.memo:
-        walk.memo[key] = _clip_path(walk, ref)
-    return walk.memo[key]
+    return walk.remembered(("clip", ref), lambda: _clip_path(walk, ref))
 
 
 def _clip_path(walk: Walk, ref: Ref) -> ClipPath:
